@@ -1,0 +1,197 @@
+// Picks the TensorFlow.js backend once per process and hands out the one tfjs-core instance that tfjs-layers
+// and every backend share. All TensorFlow packages are imported dynamically, so importing this module is cheap
+// (the engine's loader and `flow validate` never pay for TensorFlow).
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import os from 'node:os';
+
+type Tf = typeof import('@tensorflow/tfjs-core');
+type TfLayers = typeof import('@tensorflow/tfjs-layers');
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | BackendName;
+
+export interface BackendInfo {
+  name: BackendName;
+  /** The npm package that provides it. */
+  package: string;
+  version: string;
+  /** Compute threads the backend uses. */
+  threads: number;
+  /** Why this one: what was tried before it and why that failed, or that it was forced. */
+  reason: string;
+}
+
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+const PACKAGE_OF: Record<BackendName, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+
+/** The name tfjs-core registers each backend under (both native packages register `tensorflow`). */
+const TFJS_NAME_OF: Record<BackendName, string> = {
+  'tensorflow-gpu': 'tensorflow',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
+
+const INSTALL_HINT: Record<BackendName, string> = {
+  'tensorflow-gpu':
+    'install it with `npm install @tensorflow/tfjs-node-gpu@4.22.0` (needs CUDA 11.2 + cuDNN 8.1 on Linux x64)',
+  tensorflow: 'install it with `npm install @tensorflow/tfjs-node@4.22.0` (prebuilt for Linux/macOS/Windows x64)',
+  wasm: 'reinstall dependencies (`npm ci`): @tensorflow/tfjs-backend-wasm is a regular dependency of flow',
+  cpu: 'reinstall dependencies (`npm ci`): @tensorflow/tfjs-backend-cpu is a regular dependency of flow',
+};
+
+const require = createRequire(import.meta.url);
+
+let tfInstance: Tf | null = null;
+let layersInstance: TfLayers | null = null;
+let current: BackendInfo | null = null;
+/** Serialises concurrent initBackend calls so two callers never race tf.setBackend. */
+let pending: Promise<BackendInfo> = Promise.resolve(null as unknown as BackendInfo);
+
+function packageVersion(pkg: string): string {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n').find((line) => line.trim() !== '')?.trim() ?? text;
+}
+
+async function loadCore(): Promise<Tf> {
+  if (tfInstance === null) {
+    const tf = (await import('@tensorflow/tfjs-core')) as Tf;
+    // tfjs-layers registers its serialisable classes on the tfjs-core it resolves; both resolve to the same
+    // hoisted node_modules copy (all 4.22.0), which this assertion keeps true.
+    layersInstance = (await import('@tensorflow/tfjs-layers')) as TfLayers;
+    tfInstance = tf;
+  }
+  return tfInstance;
+}
+
+/** Tries to make one backend active; throws with a one-line reason when it cannot. */
+async function activate(tf: Tf, name: BackendName): Promise<number> {
+  const tfjsName = TFJS_NAME_OF[name];
+  switch (name) {
+    case 'tensorflow-gpu':
+    case 'tensorflow': {
+      await import(PACKAGE_OF[name]);
+      if (tf.findBackend(tfjsName) === null) {
+        throw new Error(
+          `${PACKAGE_OF[name]} loaded but registered no "${tfjsName}" backend on flow's tfjs-core ` +
+            `(${packageVersion('@tensorflow/tfjs-core')}): its tfjs-core version must match`,
+        );
+      }
+      break;
+    }
+    case 'wasm': {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // In Node the .wasm binaries are read from disk: point the loader at the package's own dist folder.
+      const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
+      wasm.setWasmPaths(distDir + path.sep);
+      break;
+    }
+    case 'cpu':
+      await import('@tensorflow/tfjs-backend-cpu');
+      break;
+  }
+  const ok = await tf.setBackend(tfjsName);
+  if (!ok || tf.getBackend() !== tfjsName) throw new Error(`tf.setBackend('${tfjsName}') failed`);
+  await tf.ready();
+  if (name === 'wasm') {
+    const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
+    registerWasmGradientKernels(tf);
+    // tfjs turns wasm threads off in Node; XNNPACK then runs on the calling thread only.
+    return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.availableParallelism() : 1;
+  }
+  if (name === 'cpu') {
+    // tfjs-backend-cpu prints an "install tfjs-node" banner on first use; flow reports its choice itself.
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+    return 1;
+  }
+  return os.availableParallelism();
+}
+
+async function init(preference: BackendPreference): Promise<BackendInfo> {
+  if (!(preference === 'auto' || BACKEND_NAMES.includes(preference))) {
+    throw new Error(`unknown backend "${String(preference)}": use one of auto, ${BACKEND_NAMES.join(', ')}`);
+  }
+  if (current !== null && (preference === 'auto' || preference === current.name)) return current;
+  const tf = await loadCore();
+  if (preference !== 'auto') {
+    try {
+      const threads = await activate(tf, preference);
+      current = {
+        name: preference,
+        package: PACKAGE_OF[preference],
+        version: packageVersion(PACKAGE_OF[preference]),
+        threads,
+        reason: `forced by backend: ${preference}`,
+      };
+      return current;
+    } catch (error) {
+      throw new Error(
+        `backend "${preference}" is not available: ${firstLine(error)}. To use it, ${INSTALL_HINT[preference]}; ` +
+          `or set backend: auto to take the best one installed`,
+      );
+    }
+  }
+  const skipped: string[] = [];
+  for (const name of BACKEND_NAMES) {
+    try {
+      const threads = await activate(tf, name);
+      const why = skipped.length > 0 ? skipped.join('; ') : 'first choice';
+      const warning = name === 'cpu' ? ' (pure-JS cpu backend: far too slow to train real models)' : '';
+      current = {
+        name,
+        package: PACKAGE_OF[name],
+        version: packageVersion(PACKAGE_OF[name]),
+        threads,
+        reason: `${why}${warning}`,
+      };
+      if (name === 'cpu') process.emitWarning(`flow: falling back to the pure-JS cpu backend: ${why}`);
+      return current;
+    } catch (error) {
+      skipped.push(`${PACKAGE_OF[name]} unavailable: ${firstLine(error)}`);
+    }
+  }
+  throw new Error(`no TensorFlow.js backend could start: ${skipped.join('; ')}`);
+}
+
+/**
+ * Picks and activates a backend. Idempotent: `auto` or the active name returns the active backend; naming
+ * another backend switches to it (tests compare wasm with cpu this way). A forced name that cannot start is an
+ * error that says how to install it.
+ */
+export function initBackend(preference: BackendPreference = 'auto'): Promise<BackendInfo> {
+  const next = pending.catch(() => undefined).then(() => init(preference));
+  pending = next;
+  return next;
+}
+
+/** The shared tfjs-core namespace; call `initBackend` first. */
+export function getTf(): Tf {
+  if (tfInstance === null) throw new Error('TensorFlow.js is not initialised: await initBackend() first');
+  return tfInstance;
+}
+
+/** The tfjs-layers namespace (built on the same tfjs-core); call `initBackend` first. */
+export function getLayers(): TfLayers {
+  if (layersInstance === null) throw new Error('TensorFlow.js is not initialised: await initBackend() first');
+  return layersInstance;
+}
+
+/** The active backend, or null before `initBackend`. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}

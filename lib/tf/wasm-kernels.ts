@@ -1,0 +1,207 @@
+// Convolution gradient kernels for the wasm backend, composed from wasm's own XNNPACK-backed kernels.
+// tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter at all (training a conv net throws), and its
+// Conv2DBackpropInput is a plain scalar loop that takes about two thirds of a U-Net training step. Both
+// gradients are convolutions themselves, so they are re-expressed as one wasm Conv2D each (plus cheap
+// transposes/pads), which runs through XNNPACK's packed, SIMD GEMM.
+//
+// Forward (NHWC, dilation 1): y[n,oh,ow,co] = Σ_{kh,kw,ci} x[n, oh·s+kh−pt, ow·s+kw−pl, ci] · w[kh,kw,ci,co]
+//  - filter gradient: dw[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s+kh−pt, …, ci] · dy[n,oh,ow,co]: a valid
+//    convolution of x viewed as [Ci,H,W,N] (batch = ci, channels = n) with dy viewed as the filter
+//    [OH,OW,N,Co], at dilation s; its [Ci,KH,KW,Co] result is transposed back to [KH,KW,Ci,Co].
+//  - input gradient: dx = dy dilated by s (s−1 zeros between rows/columns), padded by K−1−pt before,
+//    convolved (stride 1) with w flipped in space and with in/out channels swapped.
+import type { KernelBackend, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+
+type Tf = typeof import('@tensorflow/tfjs-core');
+type Pair = [number, number];
+type Shape4 = [number, number, number, number];
+
+interface ConvGradAttrs {
+  strides: number | Pair;
+  pad: 'same' | 'valid' | number | [Pair, Pair, Pair, Pair];
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+const BACKEND = 'wasm';
+let registered = false;
+
+/** Calls one of wasm's registered kernels directly on TensorInfos (no engine bookkeeping, no tape). */
+function makeRunner(tf: Tf, backend: KernelBackend) {
+  const temps: TensorInfo[] = [];
+  const run = (kernelName: string, inputs: Record<string, TensorInfo>, attrs: object): TensorInfo => {
+    const config = tf.getKernel(kernelName, BACKEND);
+    if (config === undefined) throw new Error(`wasm backend has no ${kernelName} kernel`);
+    const out = config.kernelFunc({ inputs, backend, attrs: attrs as NamedAttrMap }) as TensorInfo;
+    temps.push(out);
+    return out;
+  };
+  /** Frees every intermediate except `keep` (the kernel's result, which the engine takes over). */
+  const disposeAllBut = (keep: TensorInfo): void => {
+    for (const info of temps) if (info !== keep) backend.disposeData(info.dataId);
+  };
+  return { run, disposeAllBut };
+}
+
+function pair(value: number | Pair): Pair {
+  return typeof value === 'number' ? [value, value] : value;
+}
+
+function convInfo(tf: Tf, inputShape: Shape4, filterShape: Shape4, attrs: ConvGradAttrs) {
+  if (attrs.dataFormat === 'NCHW') {
+    throw new Error('flow wasm conv gradients support NHWC (channelsLast) only, as wasm Conv2D itself');
+  }
+  return tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+}
+
+function conv2dBackpropFilter(
+  tf: Tf,
+  inputs: { x: TensorInfo; dy: TensorInfo },
+  attrs: ConvGradAttrs & { filterShape: Shape4 },
+  backend: KernelBackend,
+): TensorInfo {
+  const { x, dy } = inputs;
+  const info = convInfo(tf, x.shape as Shape4, attrs.filterShape, attrs);
+  const [strideH, strideW] = pair(attrs.strides);
+  const { filterHeight: kh, filterWidth: kw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  // Padding after so the last output position's window fits; never negative (then extra rows are sliced off).
+  const bottom = Math.max(0, (oh - 1) * strideH + kh - h - top);
+  const right = Math.max(0, (ow - 1) * strideW + kw - w - left);
+  const { run, disposeAllBut } = makeRunner(tf, backend);
+  const xT = run('Transpose', { x }, { perm: [3, 1, 2, 0] }); // [Ci, H, W, N]
+  const dyT = run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, N, Co]
+  let grad = run(
+    'Conv2D',
+    { x: xT, filter: dyT },
+    {
+      strides: [1, 1],
+      dilations: [strideH, strideW],
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    },
+  ); // [Ci, ≥KH, ≥KW, Co]
+  if (grad.shape[1] !== kh || grad.shape[2] !== kw) {
+    grad = run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [grad.shape[0], kh, kw, grad.shape[3]] });
+  }
+  const result = run('Transpose', { x: grad }, { perm: [1, 2, 0, 3] }); // [KH, KW, Ci, Co]
+  disposeAllBut(result);
+  return result;
+}
+
+function conv2dBackpropInput(
+  tf: Tf,
+  inputs: { dy: TensorInfo; filter: TensorInfo },
+  attrs: ConvGradAttrs & { inputShape: Shape4 },
+  backend: KernelBackend,
+): TensorInfo {
+  const { dy, filter } = inputs;
+  const info = convInfo(tf, attrs.inputShape, filter.shape as Shape4, attrs);
+  const [strideH, strideW] = pair(attrs.strides);
+  const { batchSize: n, filterHeight: kh, filterWidth: kw, inHeight: h, inWidth: w, inChannels: ci } = info;
+  const { outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const { top, left } = info.padInfo;
+  const { run, disposeAllBut } = makeRunner(tf, backend);
+
+  // Dilate dy by the stride: view as [N,OH,1,OW,1,Co] and pad the unit axes with s−1 zeros after, giving
+  // [N, OH·s, OW·s, Co] (s−1 trailing zeros already included in each spatial axis).
+  let dilated = dy;
+  if (strideH > 1 || strideW > 1) {
+    const expanded = run('Reshape', { x: dy }, { shape: [n, oh, 1, ow, 1, co] });
+    const padded = run(
+      'PadV2',
+      { x: expanded },
+      {
+        paddings: [
+          [0, 0],
+          [0, 0],
+          [0, strideH - 1],
+          [0, 0],
+          [0, strideW - 1],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
+    dilated = run('Reshape', { x: padded }, { shape: [n, oh * strideH, ow * strideW, co] });
+  }
+  // Flip the filter in space and swap in/out channels: [KH,KW,Ci,Co] → [KH,KW,Co,Ci].
+  const flipped = run('Reverse', { x: filter }, { dims: [0, 1] });
+  const swapped = run('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] });
+
+  const padTop = kh - 1 - top;
+  const padLeft = kw - 1 - left;
+  if (padTop < 0 || padLeft < 0) {
+    throw new Error(`wasm Conv2DBackpropInput: padding ${top}/${left} larger than filter ${kh}x${kw} − 1`);
+  }
+  // Dilated length is OH·s; the correlation needs H + K − 1 rows in all.
+  const padBottom = Math.max(0, h + kh - 1 - padTop - oh * strideH);
+  const padRight = Math.max(0, w + kw - 1 - padLeft - ow * strideW);
+  let dx = run(
+    'Conv2D',
+    { x: dilated, filter: swapped },
+    {
+      strides: [1, 1],
+      dilations: [1, 1],
+      pad: [
+        [0, 0],
+        [padTop, padBottom],
+        [padLeft, padRight],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    },
+  );
+  if (dx.shape[1] !== h || dx.shape[2] !== w) {
+    dx = run('Slice', { x: dx }, { begin: [0, 0, 0, 0], size: [n, h, w, ci] });
+  }
+  disposeAllBut(dx);
+  return dx;
+}
+
+/**
+ * Registers the two conv gradient kernels on the wasm backend (replacing wasm's own Conv2DBackpropInput).
+ * Idempotent; called by `initBackend('wasm')`.
+ */
+export function registerWasmGradientKernels(tf: Tf): void {
+  if (registered) return;
+  if (tf.getKernel('Conv2DBackpropInput', BACKEND) !== undefined) tf.unregisterKernel('Conv2DBackpropInput', BACKEND);
+  if (tf.getKernel('Conv2DBackpropFilter', BACKEND) !== undefined) tf.unregisterKernel('Conv2DBackpropFilter', BACKEND);
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropFilter',
+    backendName: BACKEND,
+    kernelFunc: ({ inputs, attrs, backend }) =>
+      conv2dBackpropFilter(
+        tf,
+        inputs as { x: TensorInfo; dy: TensorInfo },
+        attrs as unknown as ConvGradAttrs & { filterShape: Shape4 },
+        backend as KernelBackend,
+      ),
+  });
+  tf.registerKernel({
+    kernelName: 'Conv2DBackpropInput',
+    backendName: BACKEND,
+    kernelFunc: ({ inputs, attrs, backend }) =>
+      conv2dBackpropInput(
+        tf,
+        inputs as { dy: TensorInfo; filter: TensorInfo },
+        attrs as unknown as ConvGradAttrs & { inputShape: Shape4 },
+        backend as KernelBackend,
+      ),
+  });
+  registered = true;
+}
