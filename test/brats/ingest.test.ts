@@ -1,0 +1,140 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import stage from '../../stages/brats-ingest/index.js';
+import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../stages/brats-ingest/ingest.js';
+import { makeTempDir, samplesDir } from '../helpers/paths.js';
+import { stageContext, writeTinyPatient } from './helpers.js';
+
+const defaults = (): BratsIngestParams => ({ strict: false, label_map: { ...DEFAULT_LABEL_MAP }, modalities: [...DEFAULT_MODALITIES] });
+
+async function runIngest(root: string, params: BratsIngestParams = defaults()) {
+  const run = stageContext(stage, params, { root });
+  const outcome = await stage.run(run.ctx);
+  assert.equal(outcome.status, 'done');
+  const index = JSON.parse(fs.readFileSync(run.ctx.outs.index!, 'utf8')) as BratsIndex;
+  const report = JSON.parse(fs.readFileSync(path.join(run.ctx.outs.report!, 'report.json'), 'utf8')) as BratsReport;
+  const text = fs.readFileSync(path.join(run.ctx.outs.report!, 'report.txt'), 'utf8');
+  return { index, report, text, run };
+}
+
+/** Runs the stage expecting an error; checks the message and that no output looks complete. */
+async function expectFailure(root: string, params: BratsIngestParams, pattern: RegExp): Promise<void> {
+  const run = stageContext(stage, params, { root });
+  await assert.rejects(stage.run(run.ctx), pattern);
+  assert.equal(fs.existsSync(run.ctx.outs.index!), false, 'no index.json after a failure');
+}
+
+test('ingests the shipped sample: counts, geometry, datatypes, intensities, labels', async () => {
+  const root = path.join(samplesDir, 'brats');
+  const { index, report, text } = await runIngest(root);
+  assert.equal(index.dataset, 'brats');
+  assert.equal(index.samples.length, 10);
+  assert.deepEqual(report.counts.bySubset, { HGG: 5, LGG: 3, Validation: 2 });
+  assert.equal(index.skipped.length, 0);
+  const first = index.samples.find((s) => s.id === 'BraTS19_SYN_0001_1')!;
+  assert.deepEqual(first, {
+    id: 'BraTS19_SYN_0001_1',
+    group: 'BraTS19_SYN_0001_1',
+    subset: 'HGG',
+    images: Object.fromEntries(DEFAULT_MODALITIES.map((m) => [m, `Training/HGG/BraTS19_SYN_0001_1/BraTS19_SYN_0001_1_${m}.nii.gz`])),
+    label: 'Training/HGG/BraTS19_SYN_0001_1/BraTS19_SYN_0001_1_seg.nii.gz',
+  });
+  assert.equal(index.samples.find((s) => s.subset === 'Validation')!.label, null);
+  assert.deepEqual(report.dims, { '64x64x48': 10 });
+  assert.deepEqual(report.spacings, { '1x1x1': 9, '1.2x1.2x2': 1 });
+  assert.deepEqual(report.datatypes.flair, { int16: 9, float32: 1 });
+  assert.deepEqual(report.datatypes.seg, { uint8: 8 });
+  for (const m of DEFAULT_MODALITIES) {
+    const st = report.intensity[m]!;
+    assert.ok(st.min >= 1 && st.max > st.mean && st.mean > st.min && st.brainVoxels > 100000, `${m}: ${JSON.stringify(st)}`);
+  }
+  assert.deepEqual(Object.keys(report.labels.values), ['0', '1', '2', '4']);
+  assert.equal(report.labels.values['2']!.name, 'edema');
+  assert.equal(report.labels.unexpected.length, 0);
+  const sumFractions = Object.values(report.labels.values).reduce((a, v) => a + v.fraction, 0);
+  assert.ok(Math.abs(sumFractions - 1) < 1e-4);
+  assert.match(text, /patients: 10 \(HGG 5, LGG 3, Validation 2\)/);
+  assert.match(text, /edema/);
+});
+
+test('missing modality: patient skipped with the reason; strict names the file', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1');
+  await writeTinyPatient(root, 'HGG', 'P2', { omit: ['t1ce'] });
+  const { index, report } = await runIngest(root);
+  assert.deepEqual(index.samples.map((s) => s.id), ['P1']);
+  assert.equal(report.skipped.length, 1);
+  assert.equal(report.skipped[0]!.path, path.join('Training', 'HGG', 'P2'));
+  assert.match(report.skipped[0]!.reason, /missing t1ce \(expected P2_t1ce\.nii\.gz/);
+  await expectFailure(root, { ...defaults(), strict: true }, /Training\/HGG\/P2\/P2_t1ce\.nii\.gz: incomplete patient: missing t1ce/);
+});
+
+test('missing seg in Training is incomplete; Validation needs none', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'LGG', 'P1', { omit: ['seg'] });
+  await writeTinyPatient(root, 'LGG', 'P2');
+  await writeTinyPatient(root, 'Validation', 'V1');
+  const { index, report } = await runIngest(root);
+  assert.deepEqual(index.samples.map((s) => s.id), ['P2', 'V1']);
+  assert.match(report.skipped[0]!.reason, /missing seg/);
+});
+
+test('corrupt gzip in a .nii.gz: reported with the file; strict is an error naming it', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1');
+  const folder = await writeTinyPatient(root, 'HGG', 'P2');
+  const file = path.join(folder, 'P2_t2.nii.gz');
+  const bytes = fs.readFileSync(file);
+  fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  const { index, report } = await runIngest(root);
+  assert.deepEqual(index.samples.map((s) => s.id), ['P1']);
+  assert.equal(report.skipped[0]!.path, path.join('Training', 'HGG', 'P2', 'P2_t2.nii.gz'));
+  assert.match(report.skipped[0]!.reason, /not a valid gzip stream \(corrupt or truncated download\?\)/);
+  await expectFailure(root, { ...defaults(), strict: true }, /P2\/P2_t2\.nii\.gz: not a valid gzip stream/);
+});
+
+test('modalities with mismatched dimensions are reported with both sizes', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1');
+  await writeTinyPatient(root, 'HGG', 'P2', { dimsOf: { t1: [12, 10, 7] } });
+  const { index, report } = await runIngest(root);
+  assert.deepEqual(index.samples.map((s) => s.id), ['P1']);
+  assert.match(report.skipped[0]!.reason, /dimensions differ: P2_flair\.nii\.gz is 12x10x8 but P2_t1\.nii\.gz is 12x10x7/);
+  await expectFailure(root, { ...defaults(), strict: true }, /P2\/P2_t1\.nii\.gz: dimensions differ/);
+});
+
+test('unexpected label values are reported with patient and count; strict makes them an error', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1', { extraLabel: { value: 3, voxels: 5 } });
+  await writeTinyPatient(root, 'HGG', 'P2');
+  const { index, report, text } = await runIngest(root);
+  assert.equal(index.samples.length, 2, 'unexpected labels are reported, not skipped');
+  assert.deepEqual(report.labels.unexpected, [{ patient: 'P1', file: path.join('Training', 'HGG', 'P1', 'P1_seg.nii.gz'), value: 3, voxels: 5 }]);
+  assert.equal(report.labels.values['3']!.name, null);
+  assert.match(text, /unexpected label 3 in .*P1_seg\.nii\.gz \(patient P1\): 5 voxels/);
+  await expectFailure(root, { ...defaults(), strict: true }, /P1\/P1_seg\.nii\.gz: label value 3 \(5 voxels\) of patient P1 is not in the label map/);
+  // The same value is fine under a label map that has it (BraTS 2023 style).
+  const relabelled = await runIngest(root, { ...defaults(), strict: true, label_map: { ...DEFAULT_LABEL_MAP, '3': 'enhancing (2023)' } });
+  assert.equal(relabelled.report.labels.unexpected.length, 0);
+});
+
+test('empty root and a Carvana root give errors that say what was expected and found', async () => {
+  const empty = makeTempDir();
+  await expectFailure(empty, defaults(), /not a BraTS folder: expected the BraTS 2019 layout: Training\/\{HGG,LGG\}.*the folder is empty/);
+
+  const carvana = makeTempDir();
+  fs.mkdirSync(path.join(carvana, 'train'));
+  fs.mkdirSync(path.join(carvana, 'train_masks'));
+  await sharp({ create: { width: 24, height: 16, channels: 3, background: { r: 200, g: 30, b: 30 } } }).jpeg().toFile(path.join(carvana, 'train', 'abc_01.jpg'));
+  await sharp({ create: { width: 24, height: 16, channels: 3, background: { r: 255, g: 255, b: 255 } } }).gif().toFile(path.join(carvana, 'train_masks', 'abc_01_mask.gif'));
+  await expectFailure(carvana, defaults(), /looks like a Carvana folder \(train\/, train_masks\/\).*carvana\.ingest.*found train\/, train_masks\//);
+
+  const emptyTraining = makeTempDir();
+  fs.mkdirSync(path.join(emptyTraining, 'Training', 'HGG'), { recursive: true });
+  await expectFailure(emptyTraining, defaults(), /no patient folders under Training\/HGG/);
+
+  await expectFailure(path.join(empty, 'nope'), defaults(), /nope: the BraTS root folder does not exist/);
+});
