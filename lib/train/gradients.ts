@@ -1,0 +1,101 @@
+// One optimisation step's forward and backward pass on the calling thread: the loss and the gradients of the
+// trainable weights over a batch. The data-parallel engine (parallel.ts) runs this same code on parts of the
+// batch in worker threads and averages.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { LossName } from './hparams.js';
+import { computeLoss, targetFor } from './losses.js';
+import type { NamedArray, TensorSignature } from './checkpoint.js';
+
+export interface BatchGradients {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** One per trainable weight, in `trainableWeights` order; the caller disposes them. */
+  grads: tf.Tensor[];
+  /** The model's output on the batch (for the training Dice), [count, H, W, C] flattened. */
+  probabilities: Float32Array;
+}
+
+export interface GradientEngine {
+  /** Forward + backward over `count` items; batch-norm moving statistics in the model are updated. */
+  compute(x: Float32Array, y: Uint8Array, count: number): Promise<BatchGradients>;
+  dispose(): Promise<void>;
+}
+
+export interface BatchGeometry {
+  /** [H, W, C] of one input. */
+  shape: [number, number, number];
+  /** 1 = binary sigmoid, K > 1 = softmax. */
+  classes: number;
+  loss: LossName;
+}
+
+/** The trainable tf.Variables of a model with their stable names (layer/weight), in a fixed order. */
+export function trainableVariables(model: LayersModel): { name: string; variable: tf.Variable }[] {
+  return model.trainableWeights.map((weight) => ({ name: weight.originalName, variable: weight.read() as tf.Variable }));
+}
+
+/** Every weight of the model (trainable, then batch-norm statistics etc.) with its name and shape. */
+export function weightSignature(model: LayersModel): TensorSignature[] {
+  return model.weights.map((weight) => ({ name: weight.originalName, shape: [...weight.shape] as number[] }));
+}
+
+/** A copy of every weight's values (model.weights order). */
+export async function readAllWeights(model: LayersModel): Promise<NamedArray[]> {
+  const out: NamedArray[] = [];
+  for (const weight of model.weights) {
+    const values = (await weight.read().data()) as Float32Array;
+    out.push({ name: weight.originalName, shape: [...weight.shape] as number[], values: Float32Array.from(values) });
+  }
+  return out;
+}
+
+/** Sets every weight from arrays in model.weights order (names and shapes checked by the caller). */
+export function writeAllWeights(model: LayersModel, arrays: readonly NamedArray[]): void {
+  const weights = model.weights;
+  if (arrays.length !== weights.length) throw new Error(`expected ${weights.length} weight arrays, got ${arrays.length}`);
+  tf.tidy(() => {
+    weights.forEach((weight, i) => {
+      weight.write(tf.tensor(arrays[i]!.values, weight.shape as number[], 'float32'));
+    });
+  });
+}
+
+export class LocalGradientEngine implements GradientEngine {
+  private readonly variables: tf.Variable[];
+
+  constructor(
+    private readonly model: LayersModel,
+    private readonly geometry: BatchGeometry,
+  ) {
+    this.variables = trainableVariables(model).map((entry) => entry.variable);
+  }
+
+  computeSync(x: Float32Array, y: Uint8Array, count: number): { loss: tf.Scalar; grads: tf.Tensor[]; probabilities: tf.Tensor } {
+    const [h, w, c] = this.geometry.shape;
+    let probabilities: tf.Tensor | null = null;
+    const result = tf.tidy(() => {
+      const xs = tf.tensor4d(x, [count, h, w, c], 'float32');
+      const target = targetFor(tf.tensor4d(Int32Array.from(y), [count, h, w, 1], 'int32'), this.geometry.classes);
+      const { value, grads } = tf.variableGrads(() => {
+        const output = this.model.apply(xs, { training: true }) as tf.Tensor;
+        probabilities = tf.keep(output);
+        return computeLoss(this.geometry.loss, output, target);
+      }, this.variables);
+      // variableGrads keys by variable name; return them in trainable order.
+      return { loss: value, grads: this.variables.map((variable) => grads[variable.name]!) };
+    });
+    return { loss: result.loss, grads: result.grads, probabilities: probabilities! };
+  }
+
+  async compute(x: Float32Array, y: Uint8Array, count: number): Promise<BatchGradients> {
+    const { loss, grads, probabilities } = this.computeSync(x, y, count);
+    const lossValue = (await loss.data())[0]!;
+    const probabilityValues = (await probabilities.data()) as Float32Array;
+    loss.dispose();
+    probabilities.dispose();
+    return { loss: lossValue, grads, probabilities: probabilityValues };
+  }
+
+  async dispose(): Promise<void> {}
+}

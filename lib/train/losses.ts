@@ -1,0 +1,138 @@
+// Segmentation losses on the model's probabilities (the U-Net ends in sigmoid for 1 class, softmax for K).
+// Binary: BCE, soft Dice, BCE + Dice. Multi-class: categorical cross-entropy, CE + soft Dice over the
+// foreground classes (1..K-1). Soft Dice is computed per image and averaged over the batch, with a smoothing
+// term of 1 so an image with an empty mask and an empty prediction scores a loss of 0, not NaN.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LossName } from './hparams.js';
+import { diceFromCounts } from '../metrics/binary.js';
+
+/** Probabilities are clipped to [EPSILON, 1 - EPSILON] before log (float32: log(0) would be -Infinity). */
+export const EPSILON = 1e-7;
+export const DICE_SMOOTH = 1;
+
+const BINARY_LOSSES: readonly LossName[] = ['bce', 'dice', 'bce_dice'];
+
+/** Throws when the loss does not fit the dataset's class count (1 = binary sigmoid, K > 1 = softmax). */
+export function checkLossFitsClasses(loss: LossName, classes: number): void {
+  const binary = BINARY_LOSSES.includes(loss);
+  if (binary && classes !== 1) {
+    throw new Error(`loss ${loss} is for binary masks (classes 1) but the dataset has ${classes} classes: use ce or ce_dice`);
+  }
+  if (!binary && classes < 2) {
+    throw new Error(`loss ${loss} is for multi-class labels but the dataset is binary (classes 1): use bce, dice or bce_dice`);
+  }
+}
+
+/** Class indices [N,H,W,1] (uint8 values as int32/float) → the target the model's output is compared with. */
+export function targetFor(labels: tf.Tensor, classes: number): tf.Tensor {
+  return tf.tidy(() => {
+    if (classes === 1) return tf.cast(labels, 'float32');
+    const squeezed = tf.squeeze(tf.cast(labels, 'int32'), [-1]) as tf.Tensor;
+    return tf.oneHot(squeezed, classes) as tf.Tensor;
+  });
+}
+
+function binaryCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const p = tf.clipByValue(probabilities, EPSILON, 1 - EPSILON);
+  const perPixel = tf.add(tf.mul(target, tf.log(p)), tf.mul(tf.sub(1, target), tf.log(tf.sub(1, p))));
+  return tf.neg(tf.mean(perPixel)) as tf.Scalar;
+}
+
+function categoricalCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  const p = tf.clipByValue(probabilities, EPSILON, 1 - EPSILON);
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(p)), -1))) as tf.Scalar;
+}
+
+/** 1 - soft Dice per image and channel, averaged over images and the given channels. */
+function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel: number): tf.Scalar {
+  const channels = probabilities.shape[3]!;
+  const p = firstChannel > 0 ? tf.slice(probabilities, [0, 0, 0, firstChannel], [-1, -1, -1, channels - firstChannel]) : probabilities;
+  const t = firstChannel > 0 ? tf.slice(target, [0, 0, 0, firstChannel], [-1, -1, -1, channels - firstChannel]) : target;
+  const intersection = tf.sum(tf.mul(p, t), [1, 2]);
+  const total = tf.add(tf.sum(p, [1, 2]), tf.sum(t, [1, 2]));
+  const dice = tf.div(tf.add(tf.mul(2, intersection), DICE_SMOOTH), tf.add(total, DICE_SMOOTH));
+  return tf.sub(1, tf.mean(dice)) as tf.Scalar;
+}
+
+/** The scalar loss of a batch: `probabilities` [N,H,W,C] from the model, `target` from targetFor. */
+export function computeLoss(name: LossName, probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    switch (name) {
+      case 'bce':
+        return binaryCrossEntropy(probabilities, target);
+      case 'dice':
+        return softDiceLoss(probabilities, target, 0);
+      case 'bce_dice':
+        return tf.add(binaryCrossEntropy(probabilities, target), softDiceLoss(probabilities, target, 0)) as tf.Scalar;
+      case 'ce':
+        return categoricalCrossEntropy(probabilities, target);
+      case 'ce_dice':
+        return tf.add(categoricalCrossEntropy(probabilities, target), softDiceLoss(probabilities, target, 1)) as tf.Scalar;
+    }
+  });
+}
+
+/** Hard-label Dice sums over a set of images: per class (foreground only) the sum of per-image Dice. */
+export class DiceAccumulator {
+  readonly perClassSum: Float64Array;
+  images = 0;
+
+  /** classes: 1 (binary: threshold 0.5) or K (argmax; Dice for classes 1..K-1). */
+  constructor(readonly classes: number) {
+    this.perClassSum = new Float64Array(Math.max(1, classes - 1));
+  }
+
+  /** probabilities: [count, H*W, C] flattened; labels: [count, H*W] class indices. */
+  add(probabilities: Float32Array, labels: Uint8Array, count: number): void {
+    const pixels = labels.length / count;
+    const foreground = this.perClassSum.length;
+    const tp = new Float64Array(foreground);
+    const fp = new Float64Array(foreground);
+    const fn = new Float64Array(foreground);
+    for (let image = 0; image < count; image++) {
+      tp.fill(0);
+      fp.fill(0);
+      fn.fill(0);
+      for (let i = image * pixels, end = i + pixels; i < end; i++) {
+        const truth = labels[i]!;
+        let predicted: number;
+        if (this.classes === 1) {
+          predicted = probabilities[i]! > 0.5 ? 1 : 0;
+        } else {
+          // argmax, first maximum wins (as tf.argMax).
+          const base = i * this.classes;
+          predicted = 0;
+          let best = probabilities[base]!;
+          for (let k = 1; k < this.classes; k++) {
+            const value = probabilities[base + k]!;
+            if (value > best) {
+              best = value;
+              predicted = k;
+            }
+          }
+        }
+        if (predicted === truth) {
+          if (truth > 0) tp[truth - 1]! += 1;
+        } else {
+          if (predicted > 0) fp[predicted - 1]! += 1;
+          if (truth > 0) fn[truth - 1]! += 1;
+        }
+      }
+      for (let k = 0; k < foreground; k++) {
+        this.perClassSum[k]! += diceFromCounts({ tp: tp[k]!, fp: fp[k]!, fn: fn[k]! });
+      }
+    }
+    this.images += count;
+  }
+
+  /** Mean per-image Dice of each foreground class (index 0 = class 1). */
+  perClass(): number[] {
+    return Array.from(this.perClassSum, (sum) => (this.images === 0 ? NaN : sum / this.images));
+  }
+
+  /** Binary Dice, or the mean over foreground classes. */
+  mean(): number {
+    const values = this.perClass();
+    return values.reduce((a, b) => a + b, 0) / values.length;
+  }
+}
