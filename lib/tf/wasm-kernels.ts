@@ -173,8 +173,52 @@ function conv2dBackpropInput(
   return dx;
 }
 
+interface WasmHeapBackend {
+  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
+  makeOutput(shape: number[], dtype: string): TensorInfo;
+}
+
 /**
- * Registers the two conv gradient kernels on the wasm backend (replacing wasm's own Conv2DBackpropInput).
+ * Tile by block copies. wasm's own Tile computes every output index separately, and batch-norm's gradient
+ * tiles per-channel vectors to the full activation shape: that alone took a quarter of a U-Net step.
+ * Works from the innermost axis outwards: each pass repeats contiguous blocks with TypedArray.set.
+ */
+function tileByBlocks(inputs: { x: TensorInfo }, attrs: { reps: number[] }, backend: KernelBackend): TensorInfo {
+  const { x } = inputs;
+  const heapBackend = backend as unknown as WasmHeapBackend;
+  const rank = x.shape.length;
+  const outShape = x.shape.map((size, i) => size * attrs.reps[i]!);
+  const out = heapBackend.makeOutput(outShape, x.dtype);
+  // Views after makeOutput: allocating may grow (and move) the wasm heap.
+  const source = heapBackend.typedArrayFromHeap(x);
+  const target = heapBackend.typedArrayFromHeap(out);
+  if (source.length === 0 || target.length === 0) return out;
+  // `current` holds x tiled along the axes after `axis`; shapes [s0..s_axis, o_{axis+1}..].
+  let current: Float32Array | Int32Array | Uint8Array = source;
+  let inner = 1; // product of the already-tiled trailing sizes
+  for (let axis = rank - 1; axis >= 0; axis--) {
+    const reps = attrs.reps[axis]!;
+    const block = x.shape[axis]! * inner;
+    const outer = current.length / block;
+    if (reps !== 1) {
+      const last = axis === 0 || x.shape.slice(0, axis).every((_size, i) => attrs.reps[i] === 1);
+      const next = last ? target : new (current.constructor as Float32ArrayConstructor)(current.length * reps);
+      for (let o = 0; o < outer; o++) {
+        const chunk = current.subarray(o * block, (o + 1) * block);
+        for (let r = 0; r < reps; r++) next.set(chunk, (o * reps + r) * block);
+      }
+      current = next;
+      if (last) return out;
+    }
+    inner *= outShape[axis]!;
+  }
+  target.set(current); // every rep was 1
+  return out;
+}
+
+/**
+ * Registers the conv gradient kernels on the wasm backend (replacing wasm's own Conv2DBackpropInput) and a
+ * block-copy Tile.
  * Idempotent; called by `initBackend('wasm')`.
  */
 export function registerWasmGradientKernels(tf: Tf): void {
@@ -202,6 +246,13 @@ export function registerWasmGradientKernels(tf: Tf): void {
         attrs as unknown as ConvGradAttrs & { inputShape: Shape4 },
         backend as KernelBackend,
       ),
+  });
+  tf.unregisterKernel('Tile', BACKEND);
+  tf.registerKernel({
+    kernelName: 'Tile',
+    backendName: BACKEND,
+    kernelFunc: ({ inputs, attrs, backend }) =>
+      tileByBlocks(inputs as { x: TensorInfo }, attrs as unknown as { reps: number[] }, backend as KernelBackend),
   });
   registered = true;
 }

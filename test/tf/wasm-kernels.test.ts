@@ -1,0 +1,149 @@
+// The wasm gradient kernels flow registers must give the cpu backend's gradients (the reference
+// implementation in tfjs) for every stride/padding/kernel combination a U-Net and its variants use.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initBackend, getTf } from '../../lib/tf/backend.js';
+import { buildUNet2d } from '../../lib/tf/unet.js';
+import { Rng } from '../../lib/rng.js';
+
+type Tf = ReturnType<typeof getTf>;
+type Backend = 'wasm' | 'cpu';
+
+function randomValues(count: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) values[i] = rng.uniform(-1, 1);
+  return values;
+}
+
+/** Largest element difference relative to the largest reference magnitude. */
+function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  assert.equal(actual.length, expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / Math.max(scale, 1e-12);
+}
+
+interface ConvCase {
+  x: [number, number, number, number];
+  kernel: [number, number];
+  outChannels: number;
+  stride: 1 | 2;
+  pad: 'same' | 'valid';
+}
+
+const cases: ConvCase[] = [];
+for (const stride of [1, 2] as const) {
+  for (const pad of ['same', 'valid'] as const) {
+    for (const kernel of [
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ] as [number, number][]) {
+      // Odd and even spatial sizes, non-square, batch > 1, several channels.
+      cases.push({ x: [2, 7, 6, 3], kernel, outChannels: 4, stride, pad });
+      cases.push({ x: [3, 8, 9, 2], kernel, outChannels: 5, stride, pad });
+    }
+  }
+}
+
+async function convGradients(backend: Backend, c: ConvCase): Promise<[Float32Array, Float32Array]> {
+  await initBackend(backend);
+  const tf: Tf = getTf();
+  const filterShape = [c.kernel[0], c.kernel[1], c.x[3], c.outChannels] as [number, number, number, number];
+  const x = tf.tensor4d(randomValues(c.x.reduce((a, b) => a * b, 1), 1), c.x);
+  const w = tf.tensor4d(randomValues(filterShape.reduce((a, b) => a * b, 1), 2), filterShape);
+  // A non-uniform upstream gradient (the square) so every dy element differs.
+  const loss = (a: typeof x, b: typeof w) => {
+    const y = tf.conv2d(a, b, c.stride, c.pad);
+    return tf.sum(tf.mul(y, y));
+  };
+  const [dx, dw] = tf.grads(loss as (...args: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor)([x, w]);
+  const result: [Float32Array, Float32Array] = [(await dx!.data()) as Float32Array, (await dw!.data()) as Float32Array];
+  tf.dispose([x, w, dx!, dw!]);
+  return result;
+}
+
+test('wasm Conv2DBackpropInput/Filter equal the cpu backend (strides 1,2; same/valid; 1x1, 2x2, 3x3)', async () => {
+  for (const c of cases) {
+    const [dxWasm, dwWasm] = await convGradients('wasm', c);
+    const [dxCpu, dwCpu] = await convGradients('cpu', c);
+    const label = `x ${c.x} kernel ${c.kernel} stride ${c.stride} ${c.pad}`;
+    assert.ok(relativeError(dxWasm, dxCpu) < 1e-4, `input gradient differs: ${label}`);
+    assert.ok(relativeError(dwWasm, dwCpu) < 1e-4, `filter gradient differs: ${label}`);
+  }
+});
+
+test('wasm conv2dTranspose forward and gradients equal cpu (the U-Net up-sampling path)', async () => {
+  const run = async (backend: Backend) => {
+    await initBackend(backend);
+    const tf = getTf();
+    const x = tf.tensor4d(randomValues(2 * 4 * 5 * 6, 3), [2, 4, 5, 6]);
+    const w = tf.tensor4d(randomValues(2 * 2 * 3 * 6, 4), [2, 2, 3, 6]);
+    const f = (a: typeof x, b: typeof w) => tf.sum(tf.square(tf.conv2dTranspose(a, b, [2, 8, 10, 3], 2, 'same')));
+    const y = tf.conv2dTranspose(x, w, [2, 8, 10, 3], 2, 'same');
+    const [dx, dw] = tf.grads(f as (...args: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor)([x, w]);
+    const out = [await y.data(), await dx!.data(), await dw!.data()];
+    tf.dispose([x, w, y, dx!, dw!]);
+    return out;
+  };
+  const wasm = await run('wasm');
+  const cpu = await run('cpu');
+  for (let i = 0; i < 3; i++) assert.ok(relativeError(wasm[i]!, cpu[i]!) < 1e-4, `part ${i} differs`);
+});
+
+test('wasm Tile (block-copy replacement) matches cpu exactly, including batch-norm-style broadcasts', async () => {
+  const shapes: [number[], number[]][] = [
+    [[1, 1, 1, 5], [2, 3, 4, 1]],
+    [[2, 3], [3, 2]],
+    [[3, 1, 2], [1, 4, 1]],
+    [[4], [3]],
+    [[2, 2, 2], [1, 1, 1]],
+  ];
+  for (const [shape, reps] of shapes) {
+    const values = randomValues(shape.reduce((a, b) => a * b, 1), 5);
+    const out: Float32Array[] = [];
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await initBackend(backend);
+      const tf = getTf();
+      const tiled = tf.tile(tf.tensor(values, shape), reps);
+      out.push((await tiled.data()) as Float32Array);
+      tiled.dispose();
+    }
+    assert.deepEqual(out[0], out[1], `tile ${shape} by ${reps}`);
+  }
+});
+
+test('a full U-Net training gradient under wasm matches cpu (BN, pooling, concat, transposed conv)', async () => {
+  const grads = async (backend: Backend) => {
+    await initBackend(backend);
+    const tf = getTf();
+    const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 7 });
+    const x = tf.tensor4d(randomValues(2 * 16 * 16 * 3, 8), [2, 16, 16, 3]);
+    const y = tf.tensor4d(
+      randomValues(2 * 16 * 16, 9).map((v) => (v > 0 ? 1 : 0)),
+      [2, 16, 16, 1],
+    );
+    const { grads: g } = tf.variableGrads(() => {
+      const p = model.apply(x, { training: true }) as import('@tensorflow/tfjs-core').Tensor;
+      return tf.mean(tf.losses.sigmoidCrossEntropy(y, p)) as import('@tensorflow/tfjs-core').Scalar;
+    });
+    const named: Record<string, Float32Array> = {};
+    for (const [name, tensor] of Object.entries(g)) named[name] = (await tensor.data()) as Float32Array;
+    tf.dispose([x, y, ...Object.values(g)]);
+    model.dispose();
+    return named;
+  };
+  const wasm = await grads('wasm');
+  const cpu = await grads('cpu');
+  assert.ok(Object.keys(cpu).length > 20);
+  for (const name of Object.keys(cpu)) {
+    const key = Object.keys(wasm).find((k) => k.replace(/_\d+$/, '') === name.replace(/_\d+$/, '')) ?? name;
+    assert.ok(wasm[key] !== undefined, `no wasm gradient for ${name}`);
+    assert.ok(relativeError(wasm[key]!, cpu[name]!) < 1e-3, `gradient of ${name} differs between wasm and cpu`);
+  }
+});
