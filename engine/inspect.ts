@@ -1,0 +1,245 @@
+// Inspection of run folders for the CLI: `flow runs`, `flow show`, `flow diff`, and `flow gc`.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { JsonObject, JsonValue } from './stage.js';
+import { readJsonIfExists } from './fs-util.js';
+import { sizeOfPath } from './hashing.js';
+import { listRuns, readRunState, type RunState } from './run-folder.js';
+
+export interface RunSummary {
+  runId: string;
+  pipeline: string;
+  runDir: string;
+  status: string;
+  started: string;
+  durationMs: number | null;
+  params: Record<string, JsonValue>;
+  metrics: Record<string, number>;
+}
+
+/** Flattens nested objects to `a.b.c` leaves (arrays stay whole: they are one value, e.g. a size). */
+export function flatten(value: JsonValue | undefined, prefix = '', out: Record<string, JsonValue> = {}): Record<string, JsonValue> {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix === '' ? k : `${prefix}.${k}`, out);
+  } else if (value !== undefined && prefix !== '') {
+    out[prefix] = value;
+  }
+  return out;
+}
+
+function numericLeaves(value: JsonValue | undefined): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const [k, v] of Object.entries(flatten(value))) if (typeof v === 'number' && Number.isFinite(v)) result[k] = v;
+  return result;
+}
+
+const KEY_METRIC = /(^|\.)(dice|iou|hd95|mean|loss|accuracy|sensitivity|specificity)(\.|$|_)/i;
+
+/** The metrics worth a column: the well-known names (dice, iou, mean.*, ...), at most six. */
+export function keyMetrics(metrics: Record<string, number>): string[] {
+  const names = Object.keys(metrics);
+  const preferred = names.filter((n) => KEY_METRIC.test(n) && !/per[_-]?sample|\.\d+\./.test(n));
+  return (preferred.length > 0 ? preferred : names).slice(0, 6);
+}
+
+async function readParams(runDir: string): Promise<JsonObject> {
+  const file = path.join(runDir, 'config.yaml');
+  if (!fs.existsSync(file)) return {};
+  const { parse } = await import('yaml');
+  const config = parse(fs.readFileSync(file, 'utf8')) as JsonObject | null;
+  const params = config?.params;
+  return typeof params === 'object' && params !== null && !Array.isArray(params) ? params : {};
+}
+
+export async function summarizeRun(runDir: string): Promise<RunSummary> {
+  const state = readRunState(runDir);
+  if (!state) throw new Error(`${runDir}: no state.json; not a run folder`);
+  const metrics = numericLeaves(readJsonIfExists<JsonValue>(path.join(runDir, 'metrics.json')));
+  const started = state.started;
+  const durationMs = state.ended ? Date.parse(state.ended) - Date.parse(started) : null;
+  return { runId: state.runId, pipeline: state.pipeline, runDir, status: state.status, started, durationMs, params: flatten(await readParams(runDir)), metrics };
+}
+
+function valueText(v: JsonValue | undefined): string {
+  return v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** Params whose value differs between the given runs. */
+export function differingParams(runs: RunSummary[]): string[] {
+  const names = new Set(runs.flatMap((r) => Object.keys(r.params)));
+  return [...names].filter((n) => new Set(runs.map((r) => valueText(r.params[n]))).size > 1).sort();
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+}
+
+function duration(ms: number | null): string {
+  return ms === null ? '—' : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
+}
+
+export async function listRunSummaries(runsDir: string, pipeline?: string): Promise<RunSummary[]> {
+  const runs = listRuns(runsDir, pipeline);
+  return Promise.all(runs.map((r) => summarizeRun(r.runDir)));
+}
+
+export function formatRunsTable(runs: RunSummary[]): string {
+  if (runs.length === 0) return 'no runs\n';
+  const params = differingParams(runs);
+  const metrics = keyMetrics(Object.assign({}, ...runs.map((r) => r.metrics)) as Record<string, number>);
+  const header = ['id', 'pipeline', 'status', 'started', 'duration', ...params, ...metrics];
+  const rows = runs.map((r) => [
+    r.runId,
+    r.pipeline,
+    r.status,
+    r.started.replace('T', ' ').slice(0, 19),
+    duration(r.durationMs),
+    ...params.map((p) => valueText(r.params[p])),
+    ...metrics.map((m) => (r.metrics[m] === undefined ? '—' : r.metrics[m]!.toPrecision(4))),
+  ]);
+  return table(header, rows);
+}
+
+export interface ShowResult {
+  runId: string;
+  pipeline: string;
+  runDir: string;
+  status: string;
+  file: string;
+  overrides: string[];
+  started: string;
+  ended: string | null;
+  params: JsonObject;
+  stages: RunState['stages'];
+  metrics: JsonValue | null;
+  files: Record<string, string>;
+}
+
+export async function showRun(runDir: string): Promise<ShowResult> {
+  const state = readRunState(runDir);
+  if (!state) throw new Error(`${runDir}: no state.json; not a run folder`);
+  const files: Record<string, string> = {};
+  for (const name of ['config.yaml', 'overrides.txt', 'env.json', 'state.json', 'log.ndjson', 'metrics.json', 'report.html']) {
+    if (fs.existsSync(path.join(runDir, name))) files[name] = path.join(runDir, name);
+  }
+  for (const stage of state.order) {
+    const link = path.join(runDir, 'stages', stage);
+    if (fs.existsSync(link)) files[`stages/${stage}`] = fs.realpathSync(link);
+  }
+  return {
+    runId: state.runId,
+    pipeline: state.pipeline,
+    runDir,
+    status: state.status,
+    file: state.file,
+    overrides: state.overrides,
+    started: state.started,
+    ended: state.ended,
+    params: await readParams(runDir),
+    stages: state.stages,
+    metrics: readJsonIfExists<JsonValue>(path.join(runDir, 'metrics.json')) ?? null,
+    files,
+  };
+}
+
+export function formatShow(s: ShowResult): string {
+  const lines = [`run ${s.runId}  (${s.pipeline}, ${s.status})`, `pipeline file: ${s.file}`, `overrides: ${s.overrides.length ? s.overrides.join(' ') : '(none)'}`, `started ${s.started}${s.ended ? `, ended ${s.ended}` : ''}`, '', 'params:'];
+  for (const [k, v] of Object.entries(flatten(s.params))) lines.push(`  ${k} = ${valueText(v)}`);
+  lines.push('', 'stages:');
+  const rows = Object.entries(s.stages).map(([name, st]) => [name, st.status, st.cached ? 'cached' : st.status === 'done' ? 'ran' : '', duration(st.durationMs), st.key ? st.key.slice(0, 12) : '', st.error ?? st.reason.join('; ')]);
+  lines.push(table(['stage', 'status', 'cache', 'duration', 'key', 'reason / error'], rows).trimEnd().replace(/^/gm, '  '));
+  if (s.metrics !== null) {
+    lines.push('', 'metrics:');
+    for (const [k, v] of Object.entries(numericLeaves(s.metrics))) lines.push(`  ${k} = ${v}`);
+  }
+  lines.push('', 'files:');
+  for (const [k, v] of Object.entries(s.files)) lines.push(`  ${k}: ${v}`);
+  return lines.join('\n') + '\n';
+}
+
+export interface DiffResult {
+  a: string;
+  b: string;
+  params: { name: string; old: JsonValue | null; new: JsonValue | null }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null }[];
+  stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
+}
+
+export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffResult> {
+  const [a, b] = await Promise.all([summarizeRun(runDirA), summarizeRun(runDirB)]);
+  const sa = readRunState(runDirA)!;
+  const sb = readRunState(runDirB)!;
+  const params = differingParams([a, b]).map((name) => ({ name, old: a.params[name] ?? null, new: b.params[name] ?? null }));
+  const metricNames = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
+  const metrics = metricNames
+    .map((name) => {
+      const o = a.metrics[name] ?? null;
+      const n = b.metrics[name] ?? null;
+      return { name, old: o, new: n, delta: o !== null && n !== null ? n - o : null };
+    })
+    .filter((m) => m.old !== m.new);
+  const stageNames = [...new Set([...sa.order, ...sb.order])];
+  const stages: DiffResult['stages'] = stageNames.map((name) => {
+    const x = sa.stages[name];
+    const y = sb.stages[name];
+    if (!x) return { name, change: 'only-in-b', keyA: null, keyB: y?.key ?? null, reason: [] };
+    if (!y) return { name, change: 'only-in-a', keyA: x.key, keyB: null, reason: [] };
+    if (x.key === y.key) return { name, change: x.cached && y.cached ? 'cached-in-both' : 'same-key', keyA: x.key, keyB: y.key, reason: y.cached ? [] : y.reason };
+    return { name, change: 'rerun', keyA: x.key, keyB: y.key, reason: y.reason };
+  });
+  return { a: a.runId, b: b.runId, params, metrics, stages };
+}
+
+export function formatDiff(d: DiffResult): string {
+  const lines = [`diff ${d.a} → ${d.b}`, '', 'params:'];
+  if (d.params.length === 0) lines.push('  (no differences)');
+  for (const p of d.params) lines.push(`  ${p.name}: ${valueText(p.old ?? undefined)} → ${valueText(p.new ?? undefined)}`);
+  lines.push('', 'metrics:');
+  if (d.metrics.length === 0) lines.push('  (no differences)');
+  for (const m of d.metrics) lines.push(`  ${m.name}: ${m.old ?? '—'} → ${m.new ?? '—'}${m.delta !== null ? ` (${m.delta >= 0 ? '+' : ''}${m.delta.toPrecision(4)})` : ''}`);
+  lines.push('', 'stages:');
+  for (const s of d.stages) {
+    const what = s.change === 'rerun' ? `re-ran: ${s.reason.join('; ') || 'key changed'}` : s.change === 'cached-in-both' ? 'cached in both' : s.change === 'same-key' ? 'same key (same outputs)' : s.change;
+    lines.push(`  ${s.name}: ${what}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export interface GcResult {
+  removed: { path: string; bytes: number }[];
+  kept: number;
+  bytes: number;
+}
+
+/** Deletes cache entries, checkpoints and stale temp folders that no run folder under runsDir references. */
+export function collectGarbage(cacheDir: string, runsDir: string, dryRun: boolean): GcResult {
+  const referenced = new Set<string>();
+  for (const r of listRuns(runsDir)) {
+    const state = readRunState(r.runDir);
+    for (const s of Object.values(state?.stages ?? {})) if (s.key) referenced.add(s.key);
+  }
+  const removed: GcResult['removed'] = [];
+  let kept = 0;
+  const drop = (p: string): void => {
+    removed.push({ path: p, bytes: sizeOfPath(p) });
+    if (!dryRun) fs.rmSync(p, { recursive: true, force: true });
+  };
+  const list = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
+  for (const key of list(path.join(cacheDir, 'entries'))) {
+    if (referenced.has(key)) kept += 1;
+    else drop(path.join(cacheDir, 'entries', key));
+  }
+  for (const name of list(path.join(cacheDir, 'checkpoints'))) {
+    const key = name.replace(/\.(fingerprint\.)?json$/, '');
+    if (!referenced.has(key)) drop(path.join(cacheDir, 'checkpoints', name));
+  }
+  // Temp folders whose key is not locked belong to processes that are gone.
+  const locked = new Set(list(path.join(cacheDir, 'locks')).map((n) => n.replace(/\.lock$/, '')));
+  for (const name of list(path.join(cacheDir, 'tmp'))) {
+    const key = name.replace(/^trash-/, '').replace(/-[0-9a-f]{12}$/, '');
+    if (!locked.has(key)) drop(path.join(cacheDir, 'tmp', name));
+  }
+  return { removed, kept, bytes: removed.reduce((n, r) => n + r.bytes, 0) };
+}

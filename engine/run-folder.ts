@@ -1,0 +1,200 @@
+// Run folders (DESIGN.md): runs/<pipeline>/<run-id>/ with config.yaml, overrides.txt, env.json, state.json,
+// log.ndjson, stages/<stage> → the cache entry's outs/, metrics.json. state.json is rewritten atomically
+// after every change, so a crash leaves the last consistent state.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import type { JsonObject } from './stage.js';
+import { isPidAlive, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from './fs-util.js';
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
+export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'interrupted';
+
+export interface StageState {
+  status: StageStatus;
+  cached: boolean;
+  key: string | null;
+  /** Why the stage was not a cache hit (one line per changed component). */
+  reason: string[];
+  started: string | null;
+  ended: string | null;
+  durationMs: number | null;
+  error: string | null;
+  resumedFromCheckpoint: boolean;
+  /** The summary the stage returned, if any. */
+  summary?: JsonObject;
+}
+
+export interface RunState {
+  runId: string;
+  pipeline: string;
+  /** Absolute path of the pipeline file and the base dir, to reload it on `flow resume`. */
+  file: string;
+  baseDir: string;
+  overrides: string[];
+  cacheDir: string;
+  status: RunStatus;
+  pid: number;
+  host: string;
+  started: string;
+  ended: string | null;
+  order: string[];
+  stages: Record<string, StageState>;
+}
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** `YYYYMMDD-HHMMSS-xxxx` (UTC): sorts by time; the random part keeps same-second runs apart. */
+export function newRunId(now = new Date()): string {
+  const stamp = `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}-${pad(now.getUTCHours())}${pad(now.getUTCMinutes())}${pad(now.getUTCSeconds())}`;
+  const bytes = crypto.randomBytes(4);
+  let suffix = '';
+  for (const b of bytes) suffix += BASE32[b % 32];
+  return `${stamp}-${suffix}`;
+}
+
+/** Creates runs/<pipeline>/<id> with an exclusive mkdir (retrying on the rare same-id collision). */
+export function createRunDir(runsDir: string, pipeline: string): { runId: string; runDir: string } {
+  const parent = path.join(runsDir, pipeline);
+  fs.mkdirSync(parent, { recursive: true });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const runId = newRunId();
+    const runDir = path.join(parent, runId);
+    try {
+      fs.mkdirSync(runDir);
+      return { runId, runDir };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  throw new Error(`could not create a unique run folder under ${parent}`);
+}
+
+export function newStageState(): StageState {
+  return { status: 'pending', cached: false, key: null, reason: [], started: null, ended: null, durationMs: null, error: null, resumedFromCheckpoint: false };
+}
+
+export function statePath(runDir: string): string {
+  return path.join(runDir, 'state.json');
+}
+
+/**
+ * Reads a run's state; a run that says `running` but whose process is gone (SIGKILL, power cut) is reported
+ * as interrupted, and so are its running stages.
+ */
+export function readRunState(runDir: string): RunState | undefined {
+  const state = readJsonIfExists<RunState>(statePath(runDir));
+  if (!state) return undefined;
+  if (state.status === 'running' && state.host === os.hostname() && !isPidAlive(state.pid)) {
+    state.status = 'interrupted';
+    for (const s of Object.values(state.stages)) if (s.status === 'running') s.status = 'interrupted';
+  }
+  return state;
+}
+
+/**
+ * Owns state.json for one run. Status changes of running stages are written at once (`writeNow`); cache
+ * hits call `changed()`, which coalesces writes to one per 200 ms so a 1,000-stage cached run stays fast.
+ */
+export class StateWriter {
+  private timer: NodeJS.Timeout | null = null;
+  constructor(readonly runDir: string, readonly state: RunState) {}
+
+  changed(): void {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => this.writeNow(), 200);
+  }
+
+  writeNow(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    writeJsonAtomic(statePath(this.runDir), this.state);
+  }
+}
+
+export function writeRunSnapshot(runDir: string, configYaml: string, overrides: string[]): void {
+  writeFileAtomic(path.join(runDir, 'config.yaml'), configYaml);
+  writeFileAtomic(path.join(runDir, 'overrides.txt'), overrides.map((o) => o + '\n').join(''));
+}
+
+function packageVersion(repoRoot: string, name: string): string | null {
+  const pkg = readJsonIfExists<{ version?: string }>(path.join(repoRoot, 'node_modules', name, 'package.json'));
+  return pkg?.version ?? null;
+}
+
+function gitFacts(dir: string): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString();
+    return { commit, dirty: status.trim().length > 0 };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+/** env.json: what the run ran on (node, flow, packages, OS, host, git state, seed) + stage-recorded facts. */
+export function collectEnv(flowRoot: string, baseDir: string, params: JsonObject): JsonObject {
+  const flowPkg = readJsonIfExists<{ version?: string; dependencies?: Record<string, string> }>(path.join(flowRoot, 'package.json'));
+  const packages: JsonObject = {};
+  for (const name of Object.keys(flowPkg?.dependencies ?? {})) packages[name] = packageVersion(flowRoot, name);
+  const train = params.train;
+  const seed = params.seed ?? (typeof train === 'object' && train !== null && !Array.isArray(train) ? (train.seed ?? null) : null);
+  const git = gitFacts(baseDir);
+  return {
+    node: process.version,
+    flow: flowPkg?.version ?? null,
+    packages,
+    os: { platform: os.platform(), release: os.release(), arch: os.arch() },
+    cpus: os.cpus().length,
+    host: os.hostname(),
+    git: { commit: git.commit, dirty: git.dirty },
+    seed,
+    stages: {},
+  };
+}
+
+/** Lists run folders (absolute paths) of one pipeline or of all, sorted by run id (= by start time). */
+export function listRuns(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
+  const result: { pipeline: string; runId: string; runDir: string }[] = [];
+  let pipelines: string[];
+  try {
+    pipelines = pipeline ? [pipeline] : fs.readdirSync(runsDir);
+  } catch {
+    return [];
+  }
+  for (const p of pipelines) {
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(path.join(runsDir, p));
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      const runDir = path.join(runsDir, p, id);
+      if (fs.existsSync(statePath(runDir))) result.push({ pipeline: p, runId: id, runDir });
+    }
+  }
+  result.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+  return result;
+}
+
+/** RUN as users type it: a run id, a unique id prefix, a path to a run folder, or `latest`. */
+export function resolveRun(runsDir: string, spec: string | undefined): string {
+  const all = listRuns(runsDir);
+  if (spec === undefined || spec === 'latest') {
+    const last = all.at(-1);
+    if (!last) throw new Error(`no runs under ${runsDir}`);
+    return last.runDir;
+  }
+  if (fs.existsSync(statePath(spec))) return path.resolve(spec);
+  const matches = all.filter((r) => r.runId.startsWith(spec));
+  if (matches.length === 1) return matches[0]!.runDir;
+  if (matches.length === 0) throw new Error(`no run matches "${spec}" under ${runsDir} (try \`flow runs\`)`);
+  throw new Error(`"${spec}" matches ${matches.length} runs (${matches.slice(0, 4).map((m) => m.runId).join(', ')}…); give more of the id`);
+}
