@@ -81,5 +81,5 @@ function parseReference(body: string, raw: string, offset: number, errors: Token
 
 /** Escapes literal text for a document that will be read back: `${` → `$${`. */
 export function escapeLiteral(text: string): string {
-  return text.replaceAll('${', '$${');
+  return text.replaceAll('${', () => '$${'); // a function: in a replacement string `$$` means `$`
 }
