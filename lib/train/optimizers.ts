@@ -47,7 +47,7 @@ export class TrainOptimizer {
   ) {
     this.slotNames = settings.kind === 'adam' ? ['m', 'v'] : settings.momentum > 0 ? ['velocity'] : [];
     this.slots = weights.map((weight) =>
-      this.slotNames.map((slot) => tf.variable(tf.zerosLike(weight.variable), false, `opt/${weight.name}/${slot}`)),
+      this.slotNames.map(() => tf.variable(tf.zerosLike(weight.variable), false)),
     );
   }
 
