@@ -40,6 +40,8 @@ class Reported extends Error {}
 /** Memo entry of a string whose resolution failed (and was reported). */
 const FAILED: unique symbol = Symbol('failed');
 
+const BUILTIN_STAGE_KEYS = ['kind', 'description', 'inputs', 'params', 'needs'];
+
 const REF_CONTEXT_HINT = 'stage output references are allowed only in inputs, run, deps, metrics and report';
 
 /** A resolved piece of a string where stage references are allowed. */
@@ -159,10 +161,13 @@ class Loader {
     this.doc = parseDocument(this.text, { lineCounter, prettyErrors: false, uniqueKeys: true });
     this.source = new SourceMap(this.doc, lineCounter, this.file);
     if (this.doc.errors.length === 0) return;
+    // After the first syntax error the parser's further complaints are mostly its consequences.
+    const firstSyntax = this.doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
     for (const error of this.doc.errors) {
+      if (error.code !== 'DUPLICATE_KEY' && error !== firstSyntax) continue;
       const at = this.source.at(error.pos[0]);
       if (error.code === 'DUPLICATE_KEY') {
-        const key = this.text.slice(error.pos[0], error.pos[1]).trim() || 'key';
+        const key = /^("[^"]*"|'[^']*'|[^:,{}[\]\n]+)/.exec(this.text.slice(error.pos[0]))?.[1]?.trim() ?? 'key';
         this.error(at, `duplicate key ${q(key)}`, 'each key may appear once in a map; remove or rename one of them');
       } else {
         this.error(at, `YAML syntax error: ${error.message.replace(/\s+/g, ' ').trim()}`, yamlHint(error.code));
@@ -499,7 +504,9 @@ class Loader {
         } else ok = false;
       }
     }
-    if (entry) {
+    // A stage with a misspelt key (say `input:`) was reported as such; its inputs are not "missing" too.
+    const misspelt = Object.keys(stageRaw).some((key) => !BUILTIN_STAGE_KEYS.includes(key));
+    if (entry && !misspelt) {
       const missing = Object.entries(entry.inputs).filter(([input, d]) => !d.optional && !(isObject(stageRaw.inputs) && Object.hasOwn(stageRaw.inputs, input)));
       for (const [input] of missing) {
         const at = isObject(stageRaw.inputs) ? [...base, 'inputs'] : base;
