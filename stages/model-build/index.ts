@@ -1,0 +1,98 @@
+// Step 6: build the U-Net from params, optionally load pretrained weights by layer name and shape, optionally
+// freeze the encoder, and save the initial model as a LayersModel folder for train.
+import fs from 'node:fs';
+import path from 'node:path';
+import { defineStage, type JsonObject } from '../../engine/stage.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../engine/fs-util.js';
+import { initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { buildUNet2d, freezeEncoder, validateUNetInput } from '../../lib/tf/unet.js';
+import { saveModelToDir } from '../../lib/tf/model-io.js';
+import { emptyLoadReport, formatLoadReport, loadPretrainedWeights } from '../../lib/tf/pretrained.js';
+
+export interface ModelBuildParams {
+  arch: 'unet2d';
+  input_size: [number, number];
+  in_channels: number;
+  classes: number;
+  filters: number;
+  depth: number;
+  batch_norm: boolean;
+  dropout: number;
+  seed: number;
+  freeze_encoder: boolean;
+  strict: boolean;
+  backend: BackendPreference;
+}
+
+export default defineStage<ModelBuildParams>({
+  kind: 'model.build',
+  version: '1',
+  description:
+    'Build the 2D U-Net (seeded initial weights), optionally load pretrained weights by layer name and shape, optionally freeze the encoder.',
+  inputs: {
+    pretrained: {
+      description: 'Pretrained weights: a LayersModel folder (model.json + shards), a model.json, a .weights.bin beside its model.json, or a flow checkpoint folder',
+      optional: true,
+    },
+  },
+  outputs: {
+    model: { description: 'The initial model: TensorFlow.js LayersModel folder (model.json + weights.bin)', type: 'dir' },
+    report: { description: 'load-report.json + load-report.txt: layers loaded / skipped (and why) / not in model', type: 'dir' },
+  },
+  async run(ctx) {
+    const p = ctx.params;
+    // JSON Schema cannot relate input_size to depth; this is that cross-field check.
+    const problem = validateUNetInput(p.input_size, p.depth, 'input_size');
+    if (problem !== null) throw new Error(`stage ${ctx.stageName} (model.build): ${problem}`);
+    const backend = await initBackend(p.backend);
+    ctx.recordEnv({ backend: { ...backend } as unknown as JsonObject });
+    ctx.print(`backend ${backend.name} (${backend.package} ${backend.version}, ${backend.threads} thread(s)): ${backend.reason}`);
+
+    const model = buildUNet2d({
+      inputShape: [p.input_size[0], p.input_size[1], p.in_channels],
+      classes: p.classes,
+      filters: p.filters,
+      depth: p.depth,
+      batchNorm: p.batch_norm,
+      dropout: p.dropout,
+      seed: p.seed,
+    });
+    try {
+      const pretrained = ctx.inputs.pretrained;
+      const report =
+        pretrained === undefined
+          ? emptyLoadReport(model, p.strict)
+          : loadPretrainedWeights(model, pretrained, { strict: p.strict });
+      const summary = formatLoadReport(report);
+      for (const line of summary.split('\n')) ctx.print(line);
+      for (const skip of report.skipped) ctx.log.warn({ stage: ctx.stageName, layer: skip.layer }, `${skip.reason}: ${skip.detail}`);
+
+      const frozen = p.freeze_encoder ? freezeEncoder(model) : [];
+      if (frozen.length > 0) ctx.print(`froze ${frozen.length} encoder layers (enc*): train keeps their weights fixed`);
+
+      await saveModelToDir(model, ctx.outs.model!);
+      fs.mkdirSync(ctx.outs.report!, { recursive: true });
+      writeFileAtomic(path.join(ctx.outs.report!, 'load-report.txt'), `${summary}\n`);
+      // JSON last: it is what marks the report complete.
+      writeJsonAtomic(path.join(ctx.outs.report!, 'load-report.json'), { ...report, frozen });
+
+      const parameters = model.countParams();
+      const trainable = model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
+      ctx.print(`unet2d ${p.input_size.join('x')}x${p.in_channels} → ${p.classes}: ${model.layers.length} layers, ${parameters} parameters (${trainable} trainable)`);
+      return {
+        status: 'done',
+        summary: {
+          layers: model.layers.length,
+          parameters,
+          trainableParameters: trainable,
+          loadedLayers: report.counts.loaded,
+          skippedLayers: report.counts.skipped,
+          frozenLayers: frozen.length,
+          backend: backend.name,
+        },
+      };
+    } finally {
+      model.dispose();
+    }
+  },
+});
