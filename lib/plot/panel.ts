@@ -112,7 +112,9 @@ export async function renderPanel(input: PanelInput): Promise<Buffer> {
       { input: Buffer.from(legend), left: 0, top: tile.height },
     ])
     .png()
-    .toBuffer();
+    .toBuffer()
+    // composite adds an alpha channel; panels are opaque, so store RGB.
+    .then((rgba) => sharp(rgba).removeAlpha().png().toBuffer());
 }
 
 async function scaleTile(image: RgbImage, width: number, height: number): Promise<Buffer> {

@@ -55,6 +55,8 @@ export async function writeCurvePlots(curves: CurvesFile, outDir: string): Promi
   }
   const written: string[] = [];
   for (const [quantity, series] of groups) {
+    // A lone series (the learning rate) is named after its quantity rather than "train".
+    if (series.length === 1) series[0] = { ...series[0]!, name: quantity };
     const positive = series.flatMap((s) => s.y.filter((v) => Number.isFinite(v) && v > 0));
     const spansDecades = positive.length > 0 && Math.max(...positive) / Math.min(...positive) > 20;
     const safeName = quantity.replace(/[^A-Za-z0-9_.-]/g, '_');

@@ -1,0 +1,194 @@
+// Step 11: the model over the chosen records, predictions and labels written in the dataset's own format
+// (Carvana PNG masks, BraTS .nii.gz label maps) paired in pairs.json for evaluate, and side-by-side panels.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import { defineStage, type JsonObject } from '../../engine/stage.js';
+import type { DatasetAdapter, LabelMap, PreparedCase } from '../../lib/datasets/adapter.js';
+import { getAdapter } from '../../lib/datasets/index.js';
+import { coloursFor, labelPlane, renderPanel, sliceWithMostForeground } from '../../lib/plot/index.js';
+import { getString } from '../../lib/tfrecord/example.js';
+import { readExamples } from '../../lib/tfrecord/spec.js';
+import { getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { loadModelFromDir } from '../../lib/tf/model-io.js';
+import { writeJsonAtomic } from '../../lib/train/atomic.js';
+import type { PairsFile } from '../evaluate/index.js';
+
+export interface PredictParams {
+  backend: BackendPreference;
+  batch_size: number;
+  subset: 'val' | 'train' | 'all';
+  panels: number;
+  panel_width: number;
+}
+
+interface SplitFile {
+  trainIds: string[];
+  valIds: string[];
+}
+
+async function readJson(file: string, what: string): Promise<JsonObject> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as JsonObject;
+  } catch (error) {
+    throw new Error(`${file}: cannot read ${what} (${(error as Error).message})`);
+  }
+}
+
+/** File-name-safe id (ids come from file stems, but a record could hold anything). */
+export function fileStem(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Runs the model over `x` (count items of itemShape) in batches; returns the outputs and channels per pixel. */
+function predictItems(model: LayersModel, x: Float32Array, count: number, itemShape: number[], batchSize: number): { output: Float32Array; channels: number } {
+  const tf = getTf();
+  const itemSize = itemShape.reduce((a, b) => a * b, 1);
+  const parts: Float32Array[] = [];
+  let channels = 0;
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const values = tf.tidy(() => {
+      const batch = tf.tensor(x.subarray(start * itemSize, (start + n) * itemSize), [n, ...itemShape], 'float32');
+      const out = model.predict(batch) as Tensor | Tensor[];
+      const tensor = Array.isArray(out) ? out[0]! : out;
+      channels = tensor.shape[tensor.shape.length - 1]!;
+      return tensor.dataSync() as Float32Array;
+    });
+    parts.push(values);
+  }
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const output = new Float32Array(total);
+  let offset = 0;
+  for (const p of parts) {
+    output.set(p, offset);
+    offset += p.length;
+  }
+  return { output, channels };
+}
+
+function checkInputShape(model: LayersModel, prepared: PreparedCase, modelDir: string): void {
+  const declared = model.inputs[0]!.shape.slice(1);
+  const mismatch = declared.length !== prepared.itemShape.length ||
+    declared.some((d, axis) => d !== null && d !== prepared.itemShape[axis]);
+  if (mismatch) {
+    throw new Error(
+      `case ${prepared.id}: transform.json prepares inputs of shape [${prepared.itemShape.join(', ')}] but the model in ${modelDir} ` +
+        `expects [${declared.map((d) => d ?? '?').join(', ')}]; use the transform and model of the same run`,
+    );
+  }
+}
+
+async function drawPanel(adapter: DatasetAdapter, prepared: PreparedCase, prediction: LabelMap, file: string, width: number): Promise<void> {
+  const is3d = prediction.shape.length === 3;
+  const slice = is3d ? sliceWithMostForeground(prepared.label && prepared.label.data.some((v) => v !== 0) ? prepared.label : prediction) : null;
+  const background = await adapter.background(prepared, slice);
+  const predictionPlane = labelPlane(prediction, slice);
+  const labelPlaneData = prepared.label ? labelPlane(prepared.label, slice).data : null;
+  if (background.width !== predictionPlane.width || background.height !== predictionPlane.height) {
+    throw new Error(`case ${prepared.id}: panel background is ${background.width}x${background.height} but the prediction is ${predictionPlane.width}x${predictionPlane.height}`);
+  }
+  const png = await renderPanel({
+    background,
+    label: labelPlaneData,
+    prediction: predictionPlane.data,
+    colours: coloursFor(adapter.dataset),
+    maxTileWidth: width,
+    title: slice === null ? prepared.id : `${prepared.id} z=${slice}`,
+  });
+  await writeFile(file, png);
+}
+
+export default defineStage<PredictParams>({
+  kind: 'predict',
+  version: '1',
+  description: "Predict label maps in the dataset's own format, pair them with labels (pairs.json) and draw input | label | prediction panels.",
+  inputs: {
+    model: { description: 'LayersModel folder (train or export output)' },
+    data: { description: "tfrecord.read's data folder" },
+    split: { description: "preprocess's split.json (which ids are train / val)" },
+    transform: { description: "preprocess's transform.json (replayed to feed the model as in training)" },
+  },
+  outputs: {
+    predictions: { description: 'pairs.json, pred/ (predictions) and label/ (ground truth), in the dataset format', type: 'dir' },
+    panels: { description: 'input | label | prediction PNG panels with colour-coded overlays', type: 'dir' },
+  },
+  async run(ctx) {
+    const { batch_size: batchSize, subset } = ctx.params;
+    const transform = await readJson(ctx.inputs.transform!, 'transform.json');
+    const split = (await readJson(ctx.inputs.split!, 'split.json')) as unknown as SplitFile;
+    if (subset !== 'all' && !Array.isArray(split[subset === 'val' ? 'valIds' : 'trainIds'])) {
+      throw new Error(`${ctx.inputs.split}: has no ${subset === 'val' ? 'valIds' : 'trainIds'} list; re-run preprocess`);
+    }
+    const wanted = subset === 'all' ? null : new Set(subset === 'val' ? split.valIds : split.trainIds);
+    const adapter = await getAdapter(String(transform.dataset));
+    const backend = await initBackend(ctx.params.backend);
+    ctx.recordEnv({ backend: backend.name, backendVersion: backend.version });
+    const model = await loadModelFromDir(ctx.inputs.model!);
+
+    const outDir = ctx.outs.predictions!;
+    const panelsDir = ctx.outs.panels!;
+    await mkdir(path.join(outDir, 'pred'), { recursive: true });
+    await mkdir(path.join(outDir, 'label'), { recursive: true });
+    await mkdir(panelsDir, { recursive: true });
+    const cases: PairsFile['cases'] = [];
+    const seen = new Set<string>();
+    let channels = 0;
+    let panelsDrawn = 0;
+    const started = Date.now();
+    try {
+      for await (const view of readExamples(ctx.inputs.data!)) {
+        if (ctx.signal.aborted) return { status: 'interrupted' };
+        const id = getString(view.features, 'id');
+        if (wanted !== null && !wanted.has(id)) continue;
+        if (seen.has(id)) throw new Error(`${path.join(ctx.inputs.data!, view.file)} record ${view.index}: id "${id}" appears twice in the data`);
+        seen.add(id);
+        const prepared = await adapter.prepare(view.features, transform);
+        checkInputShape(model, prepared, ctx.inputs.model!);
+        const result = predictItems(model, prepared.x, prepared.count, prepared.itemShape, batchSize);
+        channels = result.channels;
+        const prediction = await adapter.restore(result.output, result.channels, prepared, transform);
+        const stem = fileStem(id);
+        const predictionRel = `pred/${stem}${adapter.extension}`;
+        await adapter.write(prediction, prepared, path.join(outDir, predictionRel));
+        let labelRel: string | null = null;
+        if (prepared.label !== null) {
+          labelRel = `label/${stem}${adapter.extension}`;
+          await adapter.write(prepared.label, prepared, path.join(outDir, labelRel));
+        }
+        cases.push({ id, prediction: predictionRel, label: labelRel, spacing: (prepared.label ?? prediction).spacing });
+        if (panelsDrawn < ctx.params.panels) {
+          await drawPanel(adapter, prepared, prediction, path.join(panelsDir, `${String(panelsDrawn).padStart(3, '0')}_${stem}.png`), ctx.params.panel_width);
+          panelsDrawn++;
+        }
+        if (cases.length % 10 === 0) ctx.print(`${cases.length} cases predicted`);
+      }
+    } finally {
+      model.dispose();
+    }
+    if (wanted !== null) {
+      const missing = [...wanted].filter((id) => !seen.has(id));
+      if (missing.length > 0) {
+        throw new Error(
+          `${ctx.inputs.split}: ${missing.length} ${subset} id(s) are not in ${ctx.inputs.data} (e.g. ${missing.slice(0, 3).join(', ')}); ` +
+            'split.json and the data must come from the same preprocess run',
+        );
+      }
+    }
+    const pairs: PairsFile = {
+      dataset: adapter.dataset,
+      labelValues: adapter.labelValues,
+      format: adapter.format,
+      decision: channels === 1
+        ? { rule: 'sigmoid probability > 0.5 (the dataset adapter\'s restore)', threshold: 0.5 }
+        : { rule: 'argmax over the softmax channels (the dataset adapter\'s restore)', threshold: null },
+      cases,
+    };
+    await writeJsonAtomic(path.join(outDir, 'pairs.json'), pairs);
+    const seconds = (Date.now() - started) / 1000;
+    const labelled = cases.filter((c) => c.label !== null).length;
+    ctx.print(`${cases.length} cases (${labelled} with label) in ${seconds.toFixed(1)} s on ${backend.name}; ${panelsDrawn} panels`);
+    return { status: 'done', summary: { cases: cases.length, labelled, panels: panelsDrawn } };
+  },
+});
