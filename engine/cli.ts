@@ -181,11 +181,6 @@ async function load(file: string, overrides: string[], baseDir: string, catalog:
   return loadPipeline(path.resolve(file), { baseDir, overrides, catalog });
 }
 
-async function configYaml(p: ResolvedPipeline): Promise<string> {
-  const { stringify } = await import('yaml');
-  return stringify(p.config);
-}
-
 async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
   const { runPipeline } = await import('./executor.js');
   const catalog = await catalogFor();
@@ -217,7 +212,6 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
     from: args.from,
     force: args.force,
     handleSignals: true,
-    configYaml: await configYaml(p),
   });
   process.stderr.write(`run ${result.runId}: ${result.status} (${result.runDir})\n`);
   return result.exitCode;
@@ -253,7 +247,7 @@ async function watchCommand(args: ParsedArgs): Promise<number> {
           if (!watched.has(abs)) (watched.add(abs), watcher.add(abs));
         }
       }
-      const result = await runPipeline(p, { catalog, cacheDir: cacheDirOf(args, baseDir), runsDir: runsDirOf(args, baseDir), flowRoot: flowRoot(), jobs: args.jobs, configYaml: await configYaml(p) });
+      const result = await runPipeline(p, { catalog, cacheDir: cacheDirOf(args, baseDir), runsDir: runsDirOf(args, baseDir), flowRoot: flowRoot(), jobs: args.jobs });
       process.stderr.write(`run ${result.runId}: ${result.status}; watching ${watched.size} paths (Ctrl+C to stop)\n`);
     } catch (err) {
       await reportError(err);

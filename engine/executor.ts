@@ -46,8 +46,6 @@ export interface RunOptions {
   handleSignals?: boolean;
   /** External abort (tests): same as the first Ctrl+C. */
   abort?: AbortSignal;
-  /** YAML text of the resolved config for config.yaml (the CLI passes the yaml-stringified config). */
-  configYaml?: string;
 }
 
 export interface RunResult {
@@ -166,7 +164,8 @@ class Run {
         order: p.order,
         stages: {},
       };
-      writeRunSnapshot(this.runDir, this.opts.configYaml ?? JSON.stringify(p.config, null, 2) + '\n', p.overrides);
+      const { stringify } = await import('yaml');
+      writeRunSnapshot(this.runDir, stringify(p.config), p.overrides);
     }
     for (const name of p.order) this.state.stages[name] = newStageState();
     this.writer = new StateWriter(this.runDir, this.state);
