@@ -105,6 +105,8 @@ export interface ExampleView {
   index: number;
   /** Byte offset of the record in the shard's (decompressed) stream. */
   offset: number;
+  /** Length of the serialized Example (the record's data). */
+  length: number;
 }
 
 /**
@@ -137,7 +139,7 @@ export async function* readExamples(dir: string): AsyncGenerator<ExampleView> {
       }
       const problem = checkExample(features, spec.features);
       if (problem) throw new TFRecordError(file, record.index, record.offset, problem, 'the records do not match spec.json: re-run tfrecord.write');
-      yield { features, file: shard.file, index: record.index, offset: record.offset };
+      yield { features, file: shard.file, index: record.index, offset: record.offset, length: record.data.length };
     }
     if (count !== shard.records) {
       throw new SpecError(`${file}: ${count} records but spec.json lists ${shard.records}; re-run tfrecord.write`);

@@ -18,7 +18,8 @@ import {
   type Features,
 } from '../../lib/tfrecord/example.js';
 
-const root = protobuf.Root.fromJSON({
+// Untyped literal: protobufjs' IField type lacks keyType although fromJSON accepts map fields.
+const descriptor: Record<string, unknown> = {
   nested: {
     tensorflow: {
       nested: {
@@ -50,7 +51,8 @@ const root = protobuf.Root.fromJSON({
       },
     },
   },
-});
+};
+const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
 const ExampleType = root.lookupType('tensorflow.Example');
 const ExampleUnpackedType = root.lookupType('tensorflow.ExampleUnpacked');
 
