@@ -76,6 +76,7 @@ test('curve names group by quantity; bad curves are refused with the file named'
   const dir = makeTempDir('flow-export-bad-');
   fs.writeFileSync(path.join(dir, 'curves.json'), JSON.stringify({ epochs: [1, 2], series: { loss: { split: 'train', values: [1] } } }));
   fs.writeFileSync(path.join(dir, 'transform.json'), '{}');
-  const { ctx } = stageContext(exportStage, { backend: 'cpu', probe_seed: 1 }, { model: dir, curves: dir, transform: path.join(dir, 'transform.json') });
+  const badParams: ExportParams = { backend: 'cpu', probe_seed: 1 };
+  const { ctx } = stageContext(exportStage, badParams, { model: dir, curves: dir, transform: path.join(dir, 'transform.json') });
   await assert.rejects(exportStage.run(ctx), /curves\.json: series "loss" must have one value per epoch \(2\), got 1/);
 });

@@ -105,7 +105,8 @@ test('predict refuses a model whose input shape does not match the transform', a
     dataset: 'carvana', size: [32, 32], channels: 3, normalize: { mode: 'none', mean: [0, 0, 0], std: [1, 1, 1] },
   }));
   fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ trainIds: [], valIds: ids }));
-  const { ctx } = stageContext(predict, { backend: 'cpu', batch_size: 2, subset: 'val', panels: 0, panel_width: 512 }, {
+  const params: PredictParams = { backend: 'cpu', batch_size: 2, subset: 'val', panels: 0, panel_width: 512 };
+  const { ctx } = stageContext(predict, params, {
     model: path.join(dir, 'model'), data, split: path.join(dir, 'split.json'), transform: path.join(dir, 'transform.json'),
   });
   await assert.rejects(predict.run(ctx), /prepares inputs of shape \[32, 32, 3\] but the model .* expects \[16, 16, 3\]/);
