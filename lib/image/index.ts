@@ -117,9 +117,12 @@ export async function decodeGray(
 
 /** Resizes raw pixels already in memory to `size` ([H, W]). */
 export async function resizeRaw(image: RawImage, size: Size2d, kernel: ResizeKernel): Promise<RawImage> {
-  const pipeline = sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 2 | 3 | 4 } })
-    .resize(size[1], size[0], { fit: 'fill', kernel });
-  return raw(pipeline, image.data, `<raw ${image.width}x${image.height}x${image.channels}>`);
+  let pipeline = fromRaw(image).resize(size[1], size[0], { fit: 'fill', kernel });
+  // libvips would hand a resized 1-channel picture back as sRGB; keep it gray.
+  if (image.channels === 1) pipeline = pipeline.toColourspace('b-w');
+  const out = await raw(pipeline, image.data, `<raw ${image.width}x${image.height}x${image.channels}>`);
+  if (out.channels !== image.channels) throw new Error(`resizeRaw: ${image.channels} channels in, ${out.channels} out`);
+  return out;
 }
 
 function fromRaw(image: RawImage): sharp.Sharp {
@@ -131,7 +134,8 @@ function fromRaw(image: RawImage): sharp.Sharp {
 
 /** Lossless PNG (1 channel stays 1-channel gray, 3 stays RGB). */
 export async function encodePng(image: RawImage): Promise<Buffer> {
-  return fromRaw(image).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
+  const pipeline = image.channels === 1 ? fromRaw(image).toColourspace('b-w') : fromRaw(image);
+  return pipeline.png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
 }
 
 /** Baseline JPEG (no chroma subsampling tricks beyond libjpeg's default 4:2:0). */
