@@ -143,7 +143,7 @@ async function exportLike(modelDir: string): Promise<string> {
 test('model.load reproduces the exported probe exactly and refuses corrupted weights naming the file', async () => {
   const built = await build({});
   const exported = await exportLike(built.modelDir);
-  const run = stageContext(modelLoad, { backend: 'wasm' }, { model: exported });
+  const run = stageContext(modelLoad, { backend: 'wasm' as const }, { model: exported });
   assert.equal((await modelLoad.run(run.ctx)).status, 'done');
   const check = JSON.parse(fs.readFileSync(path.join(run.ctx.outs.check!, 'reload.json'), 'utf8'));
   assert.equal(check.probe.maxAbsDiff, 0);
@@ -156,10 +156,10 @@ test('model.load reproduces the exported probe exactly and refuses corrupted wei
   const bytes = fs.readFileSync(bin);
   for (let i = 0; i < 64; i++) bytes[bytes.length - 1 - i * 4] = (bytes[bytes.length - 1 - i * 4]! + 7) & 0xff;
   fs.writeFileSync(bin, bytes);
-  const corrupt = stageContext(modelLoad, { backend: 'wasm' }, { model: exported });
+  const corrupt = stageContext(modelLoad, { backend: 'wasm' as const }, { model: exported });
   await assert.rejects(modelLoad.run(corrupt.ctx), (error: Error) => error.message.startsWith(bin) && /incomplete or corrupt/.test(error.message));
 
   fs.truncateSync(bin, bytes.length - 3);
-  const truncated = stageContext(modelLoad, { backend: 'wasm' }, { model: exported });
+  const truncated = stageContext(modelLoad, { backend: 'wasm' as const }, { model: exported });
   await assert.rejects(modelLoad.run(truncated.ctx), (error: Error) => error.message.includes(bin) && /truncated/.test(error.message));
 });
