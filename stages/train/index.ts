@@ -1,0 +1,128 @@
+// Step 7: train the model from model.build on preprocess's tensor datasets with the hparams stage's set.
+// Checkpoints go to ctx.checkpointDir (lib/train/checkpoint.ts); on ctx.signal abort the current step
+// finishes, a checkpoint is written and the stage returns `interrupted`; the next run with the same cache key
+// continues from it and ends with exactly the weights of an uninterrupted run (lib/train/loop.ts says why).
+import path from 'node:path';
+import { defineStage, type JsonObject } from '../../engine/stage.js';
+import { initBackend } from '../../lib/tf/backend.js';
+import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
+import { loadTensorDataset, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { augmentBatch, validateAugmentConfig } from '../../lib/preprocess/augment.js';
+import { readHparams } from '../../lib/train/hparams.js';
+import { checkLossFitsClasses } from '../../lib/train/losses.js';
+import { trainLoop } from '../../lib/train/loop.js';
+import { writeAllWeights } from '../../lib/train/gradients.js';
+import { createProgress } from '../../lib/train/progress.js';
+import { formatMetricsJsonl } from '../../lib/train/metrics-file.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/train/atomic.js';
+import { createParallelEngine, resolveWorkers } from '../../lib/train/parallel.js';
+
+interface TrainParams {
+  progress_seconds: number;
+}
+
+function describeShape(spec: TensorDatasetSpec): string {
+  return `x [${spec.x.shape}] y [${spec.y.shape}] classes ${spec.classes}`;
+}
+
+export default defineStage<TrainParams>({
+  kind: 'train',
+  version: '1',
+  description: 'Train the segmentation model with checkpoints and exact resume; record metrics per step and epoch.',
+  inputs: {
+    train: { description: 'training tensor dataset (preprocess train output)' },
+    val: { description: 'validation tensor dataset (preprocess val output)' },
+    model: { description: 'initial model: LayersModel folder from model.build' },
+    hparams: { description: 'hparams.json from the hparams stage' },
+  },
+  outputs: {
+    model: { description: 'the best weights on best_metric (else the last), as a LayersModel folder', type: 'dir' },
+    metrics: { description: 'metrics.jsonl: one line per step and per epoch', type: 'file' },
+    summary: { description: 'summary.json: epochs run, best epoch and value, early stop, interruptions, speed', type: 'file' },
+  },
+  async run(ctx) {
+    const hparams = readHparams(ctx.inputs.hparams!);
+    validateAugmentConfig(hparams.augment);
+    const backend = await initBackend(hparams.backend);
+    const [train, val] = await Promise.all([loadTensorDataset(ctx.inputs.train!), loadTensorDataset(ctx.inputs.val!)]);
+    const trainDir = ctx.inputs.train!;
+    const spec = train.spec;
+    if (spec.x.shape.length !== 3 || spec.y.shape.length !== 3 || spec.y.shape[2] !== 1) {
+      throw new Error(`${path.join(trainDir, 'spec.json')}: train expects x [H, W, C] and y [H, W, 1], found ${describeShape(spec)}`);
+    }
+    if (describeShape(val.spec) !== describeShape(spec) && val.spec.count > 0) {
+      throw new Error(
+        `${path.join(ctx.inputs.val!, 'spec.json')}: validation set has ${describeShape(val.spec)} but the training set has ${describeShape(spec)}`,
+      );
+    }
+    const shape = spec.x.shape as [number, number, number];
+    if (hparams.input_size && (hparams.input_size[0] !== shape[0] || hparams.input_size[1] !== shape[1])) {
+      throw new Error(
+        `hparams input_size [${hparams.input_size}] differs from the training tensors' [${shape[0]}, ${shape[1]}] ` +
+          `(${trainDir}): make preprocess and hparams use the same size, or set input_size: null`,
+      );
+    }
+    checkLossFitsClasses(hparams.loss, spec.classes);
+    const model = await loadModelFromDir(ctx.inputs.model!);
+    const inputShape = (model.inputs[0]!.shape as (number | null)[]).slice(1);
+    const outputShape = (model.outputs[0]!.shape as (number | null)[]).slice(1);
+    if (inputShape.join(',') !== shape.join(',')) {
+      throw new Error(`${ctx.inputs.model}: the model takes inputs [${inputShape}] but the training tensors are [${shape}]: rebuild the model with that input size and channel count`);
+    }
+    if (outputShape[2] !== spec.classes) {
+      throw new Error(`${ctx.inputs.model}: the model outputs ${outputShape[2]} channels but the dataset has classes ${spec.classes}`);
+    }
+
+    const workers = resolveWorkers(hparams.workers, backend.name);
+    ctx.recordEnv({
+      backend: backend.name,
+      backend_package: backend.package,
+      backend_version: backend.version,
+      backend_threads: backend.threads,
+      backend_reason: backend.reason,
+      train_workers: workers,
+    });
+    ctx.print(
+      `${train.spec.count} training / ${val.spec.count} validation samples [${shape}], classes ${spec.classes}; ` +
+        `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
+    );
+    const geometry = { shape, classes: spec.classes, loss: hparams.loss };
+    const engine = workers > 1 ? await createParallelEngine(model, ctx.inputs.model!, geometry, workers, backend.name) : undefined;
+    let result;
+    try {
+      result = await trainLoop({
+        model,
+        train: { x: train.x, y: train.y, count: train.spec.count },
+        val: { x: val.x, y: val.y, count: val.spec.count },
+        shape,
+        classes: spec.classes,
+        hparams,
+        checkpointDir: ctx.checkpointDir,
+        signal: ctx.signal,
+        print: (line) => ctx.print(line),
+        progress: createProgress(ctx.interactive, (line) => ctx.print(line), ctx.params.progress_seconds * 1000),
+        augment: augmentBatch,
+        workers,
+        ...(engine ? { engine } : {}),
+      });
+    } finally {
+      await engine?.dispose();
+    }
+    const summary: JsonObject = { ...result.summary, backend: backend.name } as unknown as JsonObject;
+    if (result.status === 'interrupted') {
+      model.dispose();
+      return { status: 'interrupted', summary };
+    }
+    writeAllWeights(model, result.bestWeights!);
+    await saveModelToDir(model, ctx.outs.model!);
+    model.dispose();
+    await writeFileAtomic(ctx.outs.metrics!, formatMetricsJsonl(result.metrics));
+    await writeJsonAtomic(ctx.outs.summary!, summary);
+    const s = result.summary;
+    ctx.print(
+      `done: ${s.epochs_run} epochs, best ${s.best_metric} ${s.best_value?.toFixed(4) ?? 'n/a'} at epoch ${s.best_epoch ?? 'n/a'}` +
+        `${s.stopped_early ? ' (stopped early)' : ''}, ${s.images_per_s.toFixed(1)} images/s`,
+    );
+    return { status: 'done', summary };
+  },
+});
