@@ -122,7 +122,7 @@ export default defineStage<PredictParams>({
       throw new Error(`${ctx.inputs.split}: has no ${subset === 'val' ? 'valIds' : 'trainIds'} list; re-run preprocess`);
     }
     const wanted = subset === 'all' ? null : new Set(subset === 'val' ? split.valIds : split.trainIds);
-    const adapter = await getAdapter(String(transform.dataset));
+    const adapter = getAdapter(String(transform.dataset));
     const backend = await initBackend(ctx.params.backend);
     ctx.recordEnv({ backend: backend.name, backendVersion: backend.version });
     const model = await loadModelFromDir(ctx.inputs.model!);
