@@ -31,7 +31,7 @@ export class PipelineError extends Error {
 function sortDiagnostics(diagnostics: Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
   const unique = diagnostics.filter((d) => {
-    const key = formatDiagnostic(d);
+    const key = `${d.file}:${d.line}:${d.column}: ${d.message}`; // one message per place, whatever the hints
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -40,6 +40,9 @@ class Reported extends Error {}
 /** Memo entry of a string whose resolution failed (and was reported). */
 const FAILED: unique symbol = Symbol('failed');
 
+/** What the pipeline schema allows for a stage's `params` when it is a string (other strings are reported there). */
+const WHOLE_PARAM_REF = /^\$\{params\.[^}]+\}$/;
+
 const BUILTIN_STAGE_KEYS = ['kind', 'description', 'inputs', 'params', 'needs'];
 
 const REF_CONTEXT_HINT = 'stage output references are allowed only in inputs, run, deps, metrics and report';
@@ -540,7 +543,7 @@ class Loader {
     const resolved = stageRaw.params === undefined ? {} : this.attempt(() => this.resolveValue(at, stageRaw.params!));
     if (resolved === undefined) return undefined;
     if (!isObject(resolved)) {
-      if (typeof stageRaw.params === 'string') {
+      if (typeof stageRaw.params === 'string' && WHOLE_PARAM_REF.test(stageRaw.params)) {
         this.error(this.source.locate(at, 'value'), `the params of stage ${q(name)} must be a map, but ${q(stageRaw.params)} is ${describe(resolved)}`);
       }
       return undefined;

@@ -104,7 +104,9 @@ export function checkAgainstSchema(validate: ValidateFunction, data: JsonValue, 
         break;
       }
       case 'type': {
-        const expected = ([] as string[]).concat(error.params.type as string | string[]).join(' or ');
+        // In YAML words: a map and a list, not a JSON object and array.
+        const yamlWords: Record<string, string> = { object: 'map', array: 'list' };
+        const expected = ([] as string[]).concat(error.params.type as string | string[]).map((t) => yamlWords[t] ?? t).join(' or ');
         push(rel, 'value', `${context.name(rel)} must be ${article(expected)}, got ${show(error.data)}`, describedHint(error));
         break;
       }

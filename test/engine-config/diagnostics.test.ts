@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fixturesDir } from '../helpers/paths.js';
-import { formatDiagnostic, loadPipeline, parseOverride, PipelineError, type Diagnostic } from '../../engine/pipeline/index.js';
+import { formatDiagnostic, loadPipeline, loadPipelineFromText, parseOverride, PipelineError, type Diagnostic } from '../../engine/pipeline/index.js';
 import { toyCatalog } from './toy-catalog.js';
 
 const badDir = path.join(fixturesDir, 'pipelines', 'bad');
@@ -125,4 +125,30 @@ test('--set `params.` prefix hints that paths are relative to params', () => {
 
 test('parseOverride throws a PipelineError for a malformed argument', () => {
   assert.throws(() => parseOverride('no-equals-sign'), (e: unknown) => e instanceof PipelineError && e.diagnostics[0]!.file === '<--set>');
+});
+
+function textDiagnostics(text: string): Diagnostic[] {
+  try {
+    loadPipelineFromText(text, 'inline.yaml', { baseDir: badDir, catalog: toyCatalog });
+  } catch (error) {
+    assert.ok(error instanceof PipelineError);
+    return error.diagnostics;
+  }
+  assert.fail('loaded without an error');
+}
+
+test('inline mistakes: empty stage, unknown reference namespace, self reference, escaping outside the output folder', () => {
+  expectDiagnostics(textDiagnostics('name: x\nstages:\n  a:\n'), [{ at: 'inline.yaml:3:5', phrase: '`stages.a` must be a map, got null' }]);
+  expectDiagnostics(textDiagnostics('name: x\nstages:\n  a: { run: "echo ${param.x}" }'), [
+    { at: 'inline.yaml:3:13', phrase: 'unknown reference `${param.x}`', hint: 'did you mean `params`?' },
+  ]);
+  expectDiagnostics(textDiagnostics('name: x\nstages:\n  a: { kind: toy.ingest, inputs: { root: "${stages.a.outs.index}" } }'), [
+    { at: 'inline.yaml:3:42', phrase: 'dependency cycle: a → a' },
+  ]);
+  expectDiagnostics(textDiagnostics('name: x\nstages:\n  a: { run: "x", outs: { o: ../up.txt } }'), [
+    { at: 'inline.yaml:3:29', phrase: 'must be a relative file name inside the stage\'s output folder' },
+  ]);
+  expectDiagnostics(textDiagnostics('name: x\nparams: { t: 3 }\nstages:\n  a: { kind: hparams, params: "${params.t}" }'), [
+    { at: 'inline.yaml:4:31', phrase: 'the params of stage `a` must be a map, but `${params.t}` is a number (3)' },
+  ]);
 });
