@@ -7,7 +7,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { FOOTER_BYTES, HEADER_BYTES, frameFooter, frameHeader, shardName, type Compression } from './framing.js';
+import { FOOTER_BYTES, HEADER_BYTES, shardName, type Compression } from './framing.js';
+import { maskedCrc32c } from './crc32c.js';
 
 const BUFFER_BYTES = 1 << 20;
 
@@ -92,6 +93,8 @@ function tempNameFor(file: string): string {
  */
 export class TFRecordFileWriter {
   private buffer = new Uint8Array(BUFFER_BYTES);
+  private readonly scratch = new Uint8Array(HEADER_BYTES);
+  private readonly scratchView = new DataView(this.scratch.buffer);
   private used = 0;
   private closed = false;
   /** Records written so far. */
@@ -133,9 +136,13 @@ export class TFRecordFileWriter {
   /** Appends one record (the serialized Example or any bytes). */
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new Error(`${this.file}: write after close`);
-    await this.put(frameHeader(data.length));
+    // Header and footer go through one reused scratch array (put copies it before the next write starts).
+    this.scratchView.setBigUint64(0, BigInt(data.length), true);
+    this.scratchView.setUint32(8, maskedCrc32c(this.scratch.subarray(0, 8)), true);
+    await this.put(this.scratch);
     await this.put(data);
-    await this.put(frameFooter(data));
+    this.scratchView.setUint32(0, maskedCrc32c(data), true);
+    await this.put(this.scratch.subarray(0, FOOTER_BYTES));
     this.records++;
     this.framedBytes += HEADER_BYTES + data.length + FOOTER_BYTES;
   }
