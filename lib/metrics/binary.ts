@@ -96,31 +96,30 @@ export function surfaceOf(mask: Uint8Array, shape: readonly number[]): Uint8Arra
 
 /**
  * Distances (mm) from each surface voxel of `a` to the nearest surface voxel of `b`, and from each surface
- * voxel of `b` to the nearest of `a`. Both masks must be non-empty. The distance transforms run only over the
- * bounding box of both surfaces: every feature lies inside it, so distances there are exact.
+ * voxel of `b` to the nearest of `a`. Both masks must be non-empty. Everything runs inside the bounding box of
+ * both masks grown by one voxel: every feature lies inside it, so distances there are exact, and the extra
+ * voxel keeps the surface rule (a neighbour outside the crop is background, as outside the image) unchanged.
  */
 export function surfaceDistances(
   a: Uint8Array, b: Uint8Array, shape: readonly number[], spacing: readonly number[],
 ): { aToB: Float64Array; bToA: Float64Array } {
   checkGeometry(a.length, shape, spacing);
   checkGeometry(b.length, shape, spacing);
-  const surfaceA = surfaceOf(a, shape);
-  const surfaceB = surfaceOf(b, shape);
-  const box = boundingBox([surfaceA, surfaceB], shape);
+  const box = boundingBox(a, b, shape, 1);
   if (!box) throw new Error('surfaceDistances needs two non-empty masks');
-  const cropA = crop(surfaceA, shape, box);
-  const cropB = crop(surfaceB, shape, box);
-  const toB = squaredDistanceTransform(cropB, box.size, spacing);
-  const toA = squaredDistanceTransform(cropA, box.size, spacing);
-  return { aToB: sampleAt(toB, cropA), bToA: sampleAt(toA, cropB) };
+  const surfaceA = surfaceOf(crop(a, shape, box), box.size);
+  const surfaceB = surfaceOf(crop(b, shape, box), box.size);
+  const toB = squaredDistanceTransform(surfaceB, box.size, spacing);
+  const toA = squaredDistanceTransform(surfaceA, box.size, spacing);
+  return { aToB: sampleAt(toB, surfaceA), bToA: sampleAt(toA, surfaceB) };
 }
 
 /** HD95 per METRIC_DEFINITIONS.hd95, including the empty-mask rules. */
 export function hd95(prediction: Uint8Array, truth: Uint8Array, shape: readonly number[], spacing: readonly number[]): number {
   checkGeometry(prediction.length, shape, spacing);
   checkGeometry(truth.length, shape, spacing);
-  const predictionEmpty = !prediction.some((v) => v !== 0);
-  const truthEmpty = !truth.some((v) => v !== 0);
+  const predictionEmpty = isEmpty(prediction);
+  const truthEmpty = isEmpty(truth);
   if (predictionEmpty && truthEmpty) return 0;
   if (predictionEmpty || truthEmpty) return imageDiagonal(shape, spacing);
   const { aToB, bToA } = surfaceDistances(prediction, truth, shape, spacing);
@@ -184,26 +183,48 @@ function stridesOf(shape: readonly number[]): number[] {
   return strides;
 }
 
-function boundingBox(masks: Uint8Array[], shape: readonly number[]): Box | null {
+function isEmpty(mask: Uint8Array): boolean {
+  for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) return false;
+  return true;
+}
+
+/** Bounding box of the foreground of `a` or `b`, grown by `pad` on every side (clamped to the image). */
+function boundingBox(a: Uint8Array, b: Uint8Array, shape: readonly number[], pad: number): Box | null {
+  const last = shape.length - 1;
+  const rowLength = shape[last]!;
+  const rows = a.length / rowLength;
   const lo = shape.map(() => Infinity);
   const hi = shape.map(() => -Infinity);
-  const coords = new Int32Array(shape.length);
-  const length = masks[0]!.length;
-  for (let i = 0; i < length; i++) {
-    if (masks.some((m) => m[i])) {
-      for (let axis = 0; axis < shape.length; axis++) {
+  const coords = new Array<number>(last).fill(0);
+  // Row by row (last axis): a row with no foreground costs one tight loop and no index arithmetic.
+  for (let row = 0; row < rows; row++) {
+    const start = row * rowLength;
+    let first = -1;
+    let lastOn = -1;
+    for (let x = 0; x < rowLength; x++) {
+      if (a[start + x] !== 0 || b[start + x] !== 0) {
+        if (first < 0) first = x;
+        lastOn = x;
+      }
+    }
+    if (first >= 0) {
+      if (first < lo[last]!) lo[last] = first;
+      if (lastOn > hi[last]!) hi[last] = lastOn;
+      for (let axis = 0; axis < last; axis++) {
         const c = coords[axis]!;
         if (c < lo[axis]!) lo[axis] = c;
         if (c > hi[axis]!) hi[axis] = c;
       }
     }
-    for (let axis = shape.length - 1; axis >= 0; axis--) {
+    for (let axis = last - 1; axis >= 0; axis--) {
       if (++coords[axis]! < shape[axis]!) break;
       coords[axis] = 0;
     }
   }
-  if (lo[0] === Infinity) return null;
-  return { start: lo, size: lo.map((l, axis) => hi[axis]! - l + 1) };
+  if (lo[last] === Infinity) return null;
+  const start = lo.map((l) => Math.max(0, l - pad));
+  const end = hi.map((h, axis) => Math.min(shape[axis]! - 1, h + pad));
+  return { start, size: start.map((s0, axis) => end[axis]! - s0 + 1) };
 }
 
 function crop(mask: Uint8Array, shape: readonly number[], box: Box): Uint8Array {

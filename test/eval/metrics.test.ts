@@ -206,3 +206,39 @@ test('HD95 on a 240x240x155 volume runs in well under a few seconds', () => {
   assert.ok(value > 2 && value <= 4.01, `shifted sphere HD95 ${value}`);
   assert.ok(elapsed < 8000, `took ${elapsed} ms`);
 });
+
+test('surface distances equal brute force on random 3D masks (crop and image-edge rule included)', () => {
+  fc.assert(
+    fc.property(
+      fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 })).map((s) => [...s]),
+      fc.array(fc.double({ min: 0.5, max: 3, noNaN: true }), { minLength: 3, maxLength: 3 }),
+      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (shape, spacing, seed) => {
+        const n = shape.reduce((x, y) => x * y, 1);
+        const a = new Uint8Array(n);
+        const b = new Uint8Array(n);
+        let s = seed;
+        for (let i = 0; i < n; i++) {
+          s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+          a[i] = (s >>> 16) % 3 === 0 ? 1 : 0;
+          b[i] = (s >>> 20) % 4 === 0 ? 1 : 0;
+        }
+        if (!a.some((v) => v) || !b.some((v) => v)) return;
+        const sa = surfaceOf(a, shape);
+        const sb = surfaceOf(b, shape);
+        const toB = bruteSquaredDistances(sb, shape, spacing);
+        const toA = bruteSquaredDistances(sa, shape, spacing);
+        const expectedAToB: number[] = [];
+        const expectedBToA: number[] = [];
+        sa.forEach((v, i) => { if (v) expectedAToB.push(Math.sqrt(toB[i]!)); });
+        sb.forEach((v, i) => { if (v) expectedBToA.push(Math.sqrt(toA[i]!)); });
+        const { aToB, bToA } = surfaceDistances(a, b, shape, spacing);
+        assert.equal(aToB.length, expectedAToB.length);
+        assert.equal(bToA.length, expectedBToA.length);
+        aToB.forEach((d, i) => close(d, expectedAToB[i]!, 1e-9));
+        bToA.forEach((d, i) => close(d, expectedBToA[i]!, 1e-9));
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
