@@ -5,11 +5,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import predict, { type PredictParams } from '../../stages/predict/index.js';
 import evaluate from '../../stages/evaluate/index.js';
-import { carvanaFeatureSpec, encodeCarvanaSample } from '../../lib/datasets/carvana.js';
+import tfrecordWrite from '../../stages/tfrecord-write/index.js';
+import type { TFRecordWriteParams } from '../../stages/tfrecord-write/convert.js';
 import { decodeGray, decodeMask, decodeRgb } from '../../lib/image/index.js';
 import { LEGEND_HEIGHT, PANEL_GAP } from '../../lib/plot/index.js';
-import { encodeExample } from '../../lib/tfrecord/example.js';
-import { TFRecordShardWriter } from '../../lib/tfrecord/writer.js';
 import { initBackend } from '../../lib/tf/backend.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
@@ -18,26 +17,24 @@ import { stageContext } from '../carvana/stage-context.js';
 
 const carvanaRoot = path.join(samplesDir, 'carvana');
 
-/** A tfrecord.read-style folder (shards + spec.json) of the first `count` Carvana sample photos. */
-async function carvanaRecords(dir: string, count: number): Promise<string[]> {
+/** Shards + spec.json of the first `count` Carvana sample photos, written by the tfrecord.write stage. */
+async function carvanaRecords(dir: string, count: number): Promise<{ data: string; ids: string[] }> {
   const ids = fs.readdirSync(path.join(carvanaRoot, 'train')).filter((f) => f.endsWith('.jpg')).sort().slice(0, count).map((f) => f.replace(/\.jpg$/, ''));
-  const writer = await TFRecordShardWriter.create(dir, { shardRecords: 2 });
-  for (const id of ids) {
-    const features = await encodeCarvanaSample(carvanaRoot, { id, group: id.split('_')[0]!, image: `train/${id}.jpg`, label: `train_masks/${id}_mask.gif` });
-    await writer.write(encodeExample(features));
-  }
-  const shards = await writer.close();
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({
-    format: 'tf.train.Example', dataset: 'carvana', compression: 'none', records: ids.length, shards, features: carvanaFeatureSpec,
+  const indexFile = path.join(dir, 'index.json');
+  fs.writeFileSync(indexFile, JSON.stringify({
+    dataset: 'carvana', root: carvanaRoot, skipped: [],
+    samples: ids.map((id) => ({ id, group: id.split('_')[0], image: `train/${id}.jpg`, label: `train_masks/${id}_mask.gif` })),
   }));
-  return ids;
+  const params: TFRecordWriteParams = { shard_size: 2, shard_bytes: null, compression: 'none' };
+  const { ctx } = stageContext(tfrecordWrite, params, { samples: indexFile });
+  assert.equal((await tfrecordWrite.run(ctx)).status, 'done');
+  return { data: ctx.outs.shards!, ids };
 }
 
 test('predict on Carvana records: PNG masks at the original size, labels, pairs.json, panels; evaluate reads them', async () => {
   await initBackend('cpu');
   const dir = makeTempDir('flow-predict-');
-  const data = path.join(dir, 'data');
-  const ids = await carvanaRecords(data, 5);
+  const { data, ids } = await carvanaRecords(dir, 5);
   const model = buildUNet2d({ inputShape: [32, 32, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
@@ -96,8 +93,7 @@ test('predict on Carvana records: PNG masks at the original size, labels, pairs.
 test('predict refuses a model whose input shape does not match the transform', async () => {
   await initBackend('cpu');
   const dir = makeTempDir('flow-predict-bad-');
-  const data = path.join(dir, 'data');
-  const ids = await carvanaRecords(data, 1);
+  const { data, ids } = await carvanaRecords(dir, 1);
   const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
