@@ -173,7 +173,10 @@ class Loader {
         const key = /^("[^"]*"|'[^']*'|[^:,{}[\]\n]+)/.exec(this.text.slice(error.pos[0]))?.[1]?.trim() ?? 'key';
         this.error(at, `duplicate key ${q(key)}`, 'each key may appear once in a map; remove or rename one of them');
       } else {
-        this.error(at, `YAML syntax error: ${error.message.replace(/\s+/g, ' ').trim()}`, yamlHint(error.code));
+        // `{ epochs: ${params.n} }` is a YAML error: `{` opens a flow map unless the reference is quoted.
+        const line = this.text.split('\n')[at.line - 1] ?? '';
+        const hint = /(^|[\s:,[{])\$\{/.test(line) ? 'quote references that start a value: "${params.x}"' : yamlHint(error.code);
+        this.error(at, `YAML syntax error: ${error.message.replace(/\s+/g, ' ').trim()}`, hint);
       }
     }
     throw new PipelineError(this.diagnostics);

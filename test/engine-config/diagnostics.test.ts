@@ -152,3 +152,9 @@ test('inline mistakes: empty stage, unknown reference namespace, self reference,
     { at: 'inline.yaml:4:31', phrase: 'the params of stage `a` must be a map, but `${params.t}` is a number (3)' },
   ]);
 });
+
+test('an unquoted reference in a flow map is a YAML error with a hint to quote it', () => {
+  expectDiagnostics(textDiagnostics('name: x\nparams: { n: 1 }\nstages:\n  s: { kind: hparams, params: { epochs: ${params.n} } }\n'), [
+    { at: 'inline.yaml:4:42', phrase: 'YAML syntax error', hint: 'quote references that start a value' },
+  ]);
+});
