@@ -159,10 +159,10 @@ function flowRoot(): string {
 }
 
 function cacheDirOf(args: ParsedArgs, baseDir: string): string {
-  return path.resolve(args.cache ?? process.env.FLOW_CACHE ?? path.join(baseDir, '.flow', 'cache'));
+  return path.resolve(args.cache ?? (process.env.FLOW_CACHE || path.join(baseDir, '.flow', 'cache')));
 }
 function runsDirOf(args: ParsedArgs, baseDir: string): string {
-  return path.resolve(args.runs ?? process.env.FLOW_RUNS ?? path.join(baseDir, 'runs'));
+  return path.resolve(args.runs ?? (process.env.FLOW_RUNS || path.join(baseDir, 'runs')));
 }
 
 function expectPositionals(args: ParsedArgs, min: number, max: number, what: string): void {
