@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import type { StageCatalog } from './catalog.js';
 import type { JsonObject, StageContext, StageKind } from './stage.js';
-import type { CommandPart, InputRef, ResolvedPipeline, ResolvedStage } from './loader.js';
+import { dependentsOf, type CommandPart, type InputRef, type ResolvedPipeline, type ResolvedStage } from './loader.js';
 import { Cache, type EntryRecord } from './cache.js';
 import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js';
 import { hashPath } from './hashing.js';
@@ -70,17 +70,6 @@ export function stageDependencies(stage: ResolvedStage): string[] {
   return [...deps];
 }
 
-/** The stages downstream of `roots` (not including them), by the dependency graph. */
-export function downstreamOf(p: ResolvedPipeline, roots: string[]): string[] {
-  const dependents = new Map<string, string[]>();
-  for (const name of p.order) for (const d of stageDependencies(p.stages[name]!)) dependents.set(d, [...(dependents.get(d) ?? []), name]);
-  const seen = new Set<string>();
-  const queue = [...roots];
-  while (queue.length > 0) for (const next of dependents.get(queue.pop()!) ?? []) if (!seen.has(next)) (seen.add(next), queue.push(next));
-  for (const r of roots) seen.delete(r);
-  return p.order.filter((s) => seen.has(s));
-}
-
 function shortKey(key: string): string {
   return key.slice(0, 8) + '…';
 }
@@ -123,13 +112,13 @@ class Run {
   constructor(readonly p: ResolvedPipeline, readonly opts: RunOptions) {
     this.cache = new Cache(opts.cacheDir);
     this.stderr = opts.stderr ?? process.stderr;
+    for (const s of [...(opts.force ?? []), ...(opts.from ?? [])]) {
+      if (!p.stages[s]) throw new Error(`no stage named "${s}" in ${p.file} (stages: ${p.order.join(', ')})`);
+    }
     for (const s of opts.force ?? []) this.forced.set(s, `forced (--force ${s})`);
     for (const s of opts.from ?? []) {
       this.forced.set(s, `forced (--from ${s})`);
-      for (const d of downstreamOf(p, [s])) this.forced.set(d, `forced (downstream of --from ${s})`);
-    }
-    for (const s of [...(opts.force ?? []), ...(opts.from ?? [])]) {
-      if (!p.stages[s]) throw new Error(`no stage named "${s}" in ${p.file} (stages: ${p.order.join(', ')})`);
+      for (const d of dependentsOf(p, [s])) if (d !== s) this.forced.set(d, `forced (downstream of --from ${s})`);
     }
     if (opts.abort) {
       if (opts.abort.aborted) this.controller.abort();
