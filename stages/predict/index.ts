@@ -137,6 +137,51 @@ export default defineStage<PredictParams>({
     let channels = 0;
     let panelsDrawn = 0;
     const started = Date.now();
+    // Cases wait here until they fill a batch: Carvana gives one image per case, and one model.predict per
+    // image would leave the backend mostly idle.
+    let pending: PreparedCase[] = [];
+    let pendingItems = 0;
+    const finishCase = async (prepared: PreparedCase, output: Float32Array): Promise<void> => {
+      const prediction = await adapter.restore(output, channels, prepared, transform);
+      const stem = fileStem(prepared.id);
+      const predictionRel = `pred/${stem}${adapter.extension}`;
+      await adapter.write(prediction, prepared, path.join(outDir, predictionRel));
+      let labelRel: string | null = null;
+      if (prepared.label !== null) {
+        labelRel = `label/${stem}${adapter.extension}`;
+        await adapter.write(prepared.label, prepared, path.join(outDir, labelRel));
+      }
+      cases.push({ id: prepared.id, prediction: predictionRel, label: labelRel, spacing: (prepared.label ?? prediction).spacing });
+      if (panelsDrawn < ctx.params.panels) {
+        await drawPanel(adapter, prepared, prediction, path.join(panelsDir, `${String(panelsDrawn).padStart(3, '0')}_${stem}.png`), ctx.params.panel_width);
+        panelsDrawn++;
+      }
+      if (cases.length % 10 === 0) ctx.print(`${cases.length} cases predicted`);
+    };
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const itemShape = pending[0]!.itemShape;
+      const itemSize = itemShape.reduce((a, b) => a * b, 1);
+      const x = pending.length === 1 ? pending[0]!.x : new Float32Array(pendingItems * itemSize);
+      if (pending.length > 1) {
+        let offset = 0;
+        for (const p of pending) {
+          x.set(p.x, offset);
+          offset += p.x.length;
+        }
+      }
+      const result = predictItems(model, x, pendingItems, itemShape, batchSize);
+      channels = result.channels;
+      const outputPerItem = result.output.length / pendingItems;
+      let item = 0;
+      const batch = pending;
+      pending = [];
+      pendingItems = 0;
+      for (const p of batch) {
+        await finishCase(p, result.output.subarray(item * outputPerItem, (item + p.count) * outputPerItem));
+        item += p.count;
+      }
+    };
     try {
       for await (const view of readExamples(ctx.inputs.data!)) {
         if (ctx.signal.aborted) return { status: 'interrupted' };
@@ -146,24 +191,12 @@ export default defineStage<PredictParams>({
         seen.add(id);
         const prepared = await adapter.prepare(view.features, transform);
         checkInputShape(model, prepared, ctx.inputs.model!);
-        const result = predictItems(model, prepared.x, prepared.count, prepared.itemShape, batchSize);
-        channels = result.channels;
-        const prediction = await adapter.restore(result.output, result.channels, prepared, transform);
-        const stem = fileStem(id);
-        const predictionRel = `pred/${stem}${adapter.extension}`;
-        await adapter.write(prediction, prepared, path.join(outDir, predictionRel));
-        let labelRel: string | null = null;
-        if (prepared.label !== null) {
-          labelRel = `label/${stem}${adapter.extension}`;
-          await adapter.write(prepared.label, prepared, path.join(outDir, labelRel));
-        }
-        cases.push({ id, prediction: predictionRel, label: labelRel, spacing: (prepared.label ?? prediction).spacing });
-        if (panelsDrawn < ctx.params.panels) {
-          await drawPanel(adapter, prepared, prediction, path.join(panelsDir, `${String(panelsDrawn).padStart(3, '0')}_${stem}.png`), ctx.params.panel_width);
-          panelsDrawn++;
-        }
-        if (cases.length % 10 === 0) ctx.print(`${cases.length} cases predicted`);
+        if (pending.length > 0 && pending[0]!.itemShape.join('x') !== prepared.itemShape.join('x')) await flush();
+        pending.push(prepared);
+        pendingItems += prepared.count;
+        if (pendingItems >= batchSize) await flush();
       }
+      await flush();
     } finally {
       model.dispose();
     }

@@ -66,6 +66,13 @@ test('predict on Carvana records: PNG masks at the original size, labels, pairs.
     assert.ok(predicted.data.every((v) => v === 0 || v === 255), 'predictions are 0/255 masks');
   }
 
+  // Cases batched together (batch_size 2) get the same predictions as one case per model call.
+  const single = stageContext(predict, { ...params, batch_size: 1, panels: 0 }, inputs);
+  assert.equal((await predict.run(single.ctx)).status, 'done');
+  for (const c of pairs.cases as Array<{ prediction: string }>) {
+    assert.deepEqual(fs.readFileSync(path.join(single.ctx.outs.predictions!, c.prediction)), fs.readFileSync(path.join(out, c.prediction)), c.prediction);
+  }
+
   const panels = fs.readdirSync(ctx.outs.panels!).sort();
   assert.deepEqual(panels, [`000_${valIds[0]}.png`, `001_${valIds[1]}.png`]);
   const panel = await sharp(path.join(ctx.outs.panels!, panels[0]!)).raw().toBuffer({ resolveWithObject: true });
