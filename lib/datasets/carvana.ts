@@ -1,6 +1,8 @@
-// Everything Carvana-specific about records: how one ingest sample becomes a tf.train.Example (for
-// tfrecord.write), how an Example is read back (for preprocess.2d), and the DatasetAdapter predict uses to
-// feed the model exactly as training did and to turn its output into 0/255 PNG masks at the original size.
+// Everything Carvana-specific about records: how one ingest sample becomes a tf.train.Example, how an
+// Example is read back (for preprocess.2d), and the DatasetAdapter predict uses to feed the model exactly
+// as training did and to turn its output into 0/255 PNG masks at the original size.
+// (stages/tfrecord-write/convert.ts currently builds the same features itself; encodeCarvanaSample is the
+// shared form for tests and tools, and is checked against it in test/carvana/preprocess.test.ts.)
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject } from '../../engine/stage.js';
@@ -28,15 +30,15 @@ export interface CarvanaIndexSample {
 
 /** The Carvana features of tfrecord.write's spec.json. */
 export const carvanaFeatureSpec: Record<string, FeatureSpec> = {
-  id: { type: 'bytes', shape: [], encoding: 'utf8' },
-  group: { type: 'bytes', shape: [], encoding: 'utf8' },
-  'image/encoded': { type: 'bytes', shape: [], encoding: 'jpeg' },
-  'image/format': { type: 'bytes', shape: [], encoding: 'utf8' },
-  'image/height': { type: 'int64', shape: [] },
-  'image/width': { type: 'int64', shape: [] },
-  'mask/encoded': { type: 'bytes', shape: [], encoding: 'png' },
-  'mask/height': { type: 'int64', shape: [] },
-  'mask/width': { type: 'int64', shape: [] },
+  id: { type: 'bytes', shape: [1], encoding: 'utf8' },
+  group: { type: 'bytes', shape: [1], encoding: 'utf8' },
+  'image/encoded': { type: 'bytes', shape: [1], encoding: 'jpeg' },
+  'image/format': { type: 'bytes', shape: [1], encoding: 'utf8' },
+  'image/height': { type: 'int64', shape: [1] },
+  'image/width': { type: 'int64', shape: [1] },
+  'mask/encoded': { type: 'bytes', shape: [1], encoding: 'png' },
+  'mask/height': { type: 'int64', shape: [1] },
+  'mask/width': { type: 'int64', shape: [1] },
 };
 
 /**

@@ -9,7 +9,8 @@ import stage, { type Preprocess2dParams } from '../../stages/preprocess-2d/index
 import { ingestCarvana, defaultCarvanaIngestParams, type CarvanaIndex } from '../../stages/carvana-ingest/ingest.js';
 import { loadTensorDataset } from '../../lib/tensors/dataset.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
-import { carvanaAdapter } from '../../lib/datasets/carvana.js';
+import { carvanaAdapter, carvanaFeatureSpec, encodeCarvanaSample } from '../../lib/datasets/carvana.js';
+import { encodeExample } from '../../lib/tfrecord/example.js';
 import { decodeMask } from '../../lib/image/index.js';
 import { parseTransform2d } from '../../lib/preprocess/image2d.js';
 import type { JsonObject } from '../../engine/stage.js';
@@ -149,4 +150,17 @@ test('bad records: a BraTS shards folder and a record without mask are refused, 
   const { ctx: run } = stageContext(stage, { size, val_fraction: 0.25, seed: 42, normalize: "dataset" as const }, { data: noMask });
   await assert.rejects(stage.run(run), /part-00000-of-00001\.tfrecord\.gz record 2 \(.*\): no mask\/encoded/);
   assert.equal(fs.existsSync(path.join(run.outs.train!, 'spec.json')), false, 'no complete-looking train dataset after a failure');
+});
+
+test('encodeCarvanaSample builds the same Example bytes and spec as tfrecord.write', async () => {
+  const dir = makeTempDir('flow-carvana-same-');
+  await writeCarvanaShards(sampleRoot, index.samples.slice(0, 2), dir);
+  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8')) as { features: Record<string, unknown> };
+  assert.deepEqual(spec.features, carvanaFeatureSpec);
+  let at = 0;
+  for await (const view of readExamples(dir)) {
+    const ours = encodeExample(await encodeCarvanaSample(sampleRoot, index.samples[at++]!));
+    assert.ok(Buffer.from(ours).equals(Buffer.from(encodeExample(view.features))));
+  }
+  assert.equal(at, 2);
 });
