@@ -36,6 +36,7 @@ test('splitSizes and resolveWorkers', () => {
   assert.deepEqual(splitSizes(8, 2), [4, 4]);
   assert.equal(resolveWorkers(1, 'wasm'), 1);
   assert.equal(resolveWorkers('auto', 'tensorflow'), 1);
+  assert.equal(resolveWorkers(2, 'wasm'), 2);
 });
 
 test('averaged gradients of two parts equal the full batch gradient (no batch norm)', async () => {
