@@ -1,0 +1,161 @@
+// U-Net training/inference speed bench, one table per run: the Carvana U-Net (filters 16, depth 3: encoder
+// 16/32/64, bottleneck 128; batch 8; Adam; BCE + Dice) at 64, 128 and 256 px on the backend `auto` picks,
+// beside the pure-JS cpu backend for a few steps, with PyTorch's CPU figures measured on this machine class
+// as the reference (2 threads: 100 / 24 / 4.2 images/s; 1 thread: 66 / 16 / 3.0).
+// Each (backend, size) runs in its own child process so peak RSS is that configuration's alone.
+// Run: node --import tsx bench/train-speed.ts [--sizes 64,128,256] [--cpu-sizes 64] [--steps N]
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
+import { initBackend, getTf, type BackendPreference } from '../lib/tf/backend.js';
+import { buildUNet2d } from '../lib/tf/unet.js';
+import { Rng } from '../lib/rng.js';
+
+const BATCH = 8;
+const PYTORCH_2T: Record<number, number> = { 64: 100, 128: 24, 256: 4.2 };
+const PYTORCH_1T: Record<number, number> = { 64: 66, 128: 16, 256: 3.0 };
+
+interface Measurement {
+  backend: string;
+  threads: number;
+  size: number;
+  trainSteps: number;
+  trainImagesPerSec: number;
+  inferImagesPerSec: number;
+  peakRssMiB: number;
+  finalLoss: number;
+}
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Steps timed per size: enough for a steady figure, few enough that 256 px stays within minutes. */
+function defaultSteps(backend: string, size: number): number {
+  if (backend === 'cpu') return 1;
+  return size <= 64 ? 8 : size <= 128 ? 4 : 2;
+}
+
+async function measure(preference: BackendPreference, size: number, steps: number): Promise<Measurement> {
+  const info = await initBackend(preference);
+  const tf = getTf();
+  const model = buildUNet2d({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: true, seed: 1 });
+  const rng = new Rng(7);
+  const count = BATCH * size * size;
+  const x = tf.tensor4d(new Float32Array(count * 3).map(() => rng.next()), [BATCH, size, size, 3]);
+  // A blob-like mask (half-plane per image) rather than noise, so Dice is meaningful.
+  const mask = new Float32Array(count);
+  for (let i = 0; i < count; i++) mask[i] = (i % (size * size)) % size < size / 2 ? 1 : 0;
+  const y = tf.tensor4d(mask, [BATCH, size, size, 1]);
+  const optimizer = tf.train.adam(1e-3);
+  const lossFn = (): Scalar =>
+    tf.tidy(() => {
+      const p = tf.clipByValue(model.apply(x, { training: true }) as Tensor, 1e-7, 1 - 1e-7);
+      const bce = tf.neg(tf.mean(tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p))))));
+      const intersection = tf.sum(tf.mul(p, y));
+      const dice = tf.sub(1, tf.div(tf.add(tf.mul(2, intersection), 1), tf.add(tf.add(tf.sum(p), tf.sum(y)), 1)));
+      return tf.add(bce, dice) as Scalar;
+    });
+  const step = async (): Promise<number> => {
+    const loss = optimizer.minimize(lossFn, true)!;
+    const value = (await loss.data())[0]!;
+    loss.dispose();
+    return value;
+  };
+  // Warm-up (kernel setup, XNNPACK operator creation, heap growth); the pure-JS cpu backend has none worth
+  // excluding and a step there takes minutes.
+  if (info.name !== 'cpu') await step();
+  let finalLoss = 0;
+  const trainStart = performance.now();
+  for (let i = 0; i < steps; i++) finalLoss = await step();
+  const trainSeconds = (performance.now() - trainStart) / 1000;
+
+  const predictOnce = async (): Promise<void> => {
+    const out = model.predict(x) as Tensor;
+    await out.data();
+    out.dispose();
+  };
+  if (info.name !== 'cpu') await predictOnce();
+  const inferRuns = Math.max(1, steps);
+  const inferStart = performance.now();
+  for (let i = 0; i < inferRuns; i++) await predictOnce();
+  const inferSeconds = (performance.now() - inferStart) / 1000;
+  return {
+    backend: info.name,
+    threads: info.threads,
+    size,
+    trainSteps: steps,
+    trainImagesPerSec: (steps * BATCH) / trainSeconds,
+    inferImagesPerSec: (inferRuns * BATCH) / inferSeconds,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    finalLoss,
+  };
+}
+
+function runChild(preference: BackendPreference, size: number, steps: number): Measurement {
+  const result = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--child', preference, String(size), String(steps)],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
+  const line = result.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (result.status !== 0 || line === undefined) {
+    throw new Error(`bench child ${preference} ${size}px failed (exit ${result.status}): ${result.stderr.slice(-2000)}`);
+  }
+  return JSON.parse(line) as Measurement;
+}
+
+function fmt(value: number, digits = 2): string {
+  return value >= 100 ? value.toFixed(0) : value.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    const [preference, size, steps] = [process.argv[3] as BackendPreference, Number(process.argv[4]), Number(process.argv[5])];
+    process.stdout.write(`${JSON.stringify(await measure(preference, size, steps))}\n`);
+    return;
+  }
+  const sizes = (argValue('--sizes') ?? '64,128,256').split(',').map(Number);
+  const cpuSizes = (argValue('--cpu-sizes') ?? '64').split(',').filter((s) => s !== '').map(Number);
+  const forcedSteps = argValue('--steps');
+  const picked = await initBackend('auto');
+  console.log(`backend picked: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s)); ${picked.reason}`);
+  console.log(`U-Net filters 16 depth 3 (16/32/64, bottleneck 128), batch ${BATCH}, Adam, BCE+Dice; images/s after one warm-up step (none on cpu)\n`);
+  const rows: Measurement[] = [];
+  for (const size of sizes) {
+    rows.push(runChild(picked.name, size, Number(forcedSteps ?? defaultSteps(picked.name, size))));
+    console.error(`  measured ${picked.name} ${size}px`);
+  }
+  if (picked.name !== 'cpu') {
+    for (const size of cpuSizes) {
+      rows.push(runChild('cpu', size, Number(forcedSteps ?? defaultSteps('cpu', size))));
+      console.error(`  measured cpu ${size}px`);
+    }
+  }
+  const header = ['backend', 'px', 'steps', 'train img/s', 'vs PyTorch 2T', 'vs PyTorch 1T', 'infer img/s', 'peak RSS MiB'];
+  const table = rows.map((r) => [
+    `${r.backend} (${r.threads}T)`,
+    String(r.size),
+    String(r.trainSteps),
+    fmt(r.trainImagesPerSec),
+    PYTORCH_2T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_2T[r.size]!, 3)}x of ${PYTORCH_2T[r.size]}` : '-',
+    PYTORCH_1T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_1T[r.size]!, 3)}x of ${PYTORCH_1T[r.size]}` : '-',
+    fmt(r.inferImagesPerSec),
+    fmt(r.peakRssMiB, 0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const row of table) console.log(line(row));
+  for (const size of sizes) {
+    const fast = rows.find((r) => r.size === size && r.backend === picked.name);
+    const cpu = rows.find((r) => r.size === size && r.backend === 'cpu');
+    if (fast && cpu && picked.name !== 'cpu') {
+      console.log(`${size}px: ${picked.name} trains ${fmt(fast.trainImagesPerSec / cpu.trainImagesPerSec, 1)}x faster than pure-JS cpu`);
+    }
+  }
+}
+
+await main();
