@@ -16,6 +16,7 @@ import { writeJsonAtomic, writeFileAtomic } from './fs-util.js';
 import {
   collectEnv,
   createRunDir,
+  gitFacts,
   listRuns,
   newStageState,
   readRunState,
@@ -106,6 +107,7 @@ class Run {
   log!: Logger;
   env!: JsonObject;
   private previousRunState: RunState | null | undefined;
+  private gitDone: Promise<void> = Promise.resolve();
   private readonly forced = new Map<string, string>();
   private readonly keptFromResume = new Map<string, StageState>();
 
@@ -159,8 +161,12 @@ class Run {
     for (const name of p.order) this.state.stages[name] = newStageState();
     this.writer = new StateWriter(this.runDir, this.state);
     this.writer.writeNow();
-    this.env = collectEnv(this.opts.flowRoot, p.baseDir, p.params);
+    this.env = collectEnv(this.opts.flowRoot, p.params);
     writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
+    this.gitDone = gitFacts(p.baseDir).then((git) => {
+      this.env.git = git;
+      writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
+    });
     const pino = (await import('pino')).default;
     this.log = pino({ base: { run: runId, pipeline: p.name } }, pino.destination({ dest: path.join(this.runDir, 'log.ndjson'), sync: true, append: true, mkdir: true }));
     this.log.info({ resume: Boolean(this.opts.resumeRunDir), overrides: p.overrides }, 'run started');
@@ -173,7 +179,9 @@ class Run {
   /** The latest earlier run of this pipeline (for explaining misses), read once. */
   previousRun(): RunState | null {
     if (this.previousRunState === undefined) {
-      const earlier = listRuns(this.opts.runsDir, this.p.name).filter((r) => r.runId < this.state.runId);
+      const all = listRuns(this.opts.runsDir, this.p.name);
+      const mine = all.findIndex((r) => r.runId === this.state.runId);
+      const earlier = mine >= 0 ? all.slice(0, mine) : all;
       this.previousRunState = null;
       for (let i = earlier.length - 1; i >= 0 && this.previousRunState === null; i--) {
         try {
@@ -406,7 +414,8 @@ class Run {
     }
   }
 
-  finish(): RunResult {
+  async finish(): Promise<RunResult> {
+    await this.gitDone;
     const statuses = Object.values(this.state.stages).map((s) => s.status);
     let status: RunStatus = 'done';
     if (statuses.includes('failed')) status = 'failed';
@@ -449,7 +458,7 @@ export async function runPipeline(p: ResolvedPipeline, opts: RunOptions): Promis
   } finally {
     uninstall();
   }
-  return run.finish();
+  return await run.finish();
 }
 
 export type { CommandPart };

@@ -10,6 +10,7 @@ import { writeFileAtomic } from './fs-util.js';
 type StatCacheRecord = [string, string, string, string];
 
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+const YIELD_EVERY_BYTES = 64 * 1024 * 1024;
 
 /** Digest of a string (e.g. canonical JSON): 32 hex characters. */
 export function hashString(text: string): Promise<string> {
@@ -58,16 +59,24 @@ export class StatCache {
 export async function hashFileContent(absPath: string): Promise<string> {
   const hasher = await createXXHash128();
   hasher.init();
-  const handle = await fs.promises.open(absPath, 'r');
+  // Synchronous reads measured twice as fast as FileHandle.read here (bench/engine.ts); yielding to the event
+  // loop every YIELD_EVERY_BYTES keeps signals and concurrent stages responsive while a large file hashes.
+  const fd = fs.openSync(absPath, 'r');
   try {
     const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    let sinceYield = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      const bytesRead = fs.readSync(fd, buf, 0, READ_CHUNK_BYTES, null);
       if (bytesRead === 0) break;
-      hasher.update(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      hasher.update(bytesRead === READ_CHUNK_BYTES ? buf : buf.subarray(0, bytesRead));
+      sinceYield += bytesRead;
+      if (sinceYield >= YIELD_EVERY_BYTES) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
   return hasher.digest('hex');
 }

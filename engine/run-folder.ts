@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import type { JsonObject } from './stage.js';
 import { isPidAlive, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from './fs-util.js';
 
@@ -128,24 +127,27 @@ function packageVersion(repoRoot: string, name: string): string | null {
   return pkg?.version ?? null;
 }
 
-function gitFacts(dir: string): { commit: string | null; dirty: boolean | null } {
+/** The baseDir repo's commit and dirty flag (null when it is not a git checkout or git is missing). */
+export async function gitFacts(dir: string): Promise<{ commit: string | null; dirty: boolean | null }> {
+  const { execFile } = await import('node:child_process');
+  const git = (args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => execFile('git', args, { cwd: dir, timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))));
   try {
-    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString().trim();
-    const status = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).toString();
-    return { commit, dirty: status.trim().length > 0 };
+    // Both at once: this runs beside the first stages instead of delaying them.
+    const [commit, status] = await Promise.all([git(['rev-parse', 'HEAD']), git(['status', '--porcelain', '--untracked-files=no'])]);
+    return { commit: commit.trim(), dirty: status.trim().length > 0 };
   } catch {
     return { commit: null, dirty: null };
   }
 }
 
 /** env.json: what the run ran on (node, flow, packages, OS, host, git state, seed) + stage-recorded facts. */
-export function collectEnv(flowRoot: string, baseDir: string, params: JsonObject): JsonObject {
+export function collectEnv(flowRoot: string, params: JsonObject): JsonObject {
   const flowPkg = readJsonIfExists<{ version?: string; dependencies?: Record<string, string> }>(path.join(flowRoot, 'package.json'));
   const packages: JsonObject = {};
   for (const name of Object.keys(flowPkg?.dependencies ?? {})) packages[name] = packageVersion(flowRoot, name);
   const train = params.train;
   const seed = params.seed ?? (typeof train === 'object' && train !== null && !Array.isArray(train) ? (train.seed ?? null) : null);
-  const git = gitFacts(baseDir);
   return {
     node: process.version,
     flow: flowPkg?.version ?? null,
@@ -153,7 +155,7 @@ export function collectEnv(flowRoot: string, baseDir: string, params: JsonObject
     os: { platform: os.platform(), release: os.release(), arch: os.arch() },
     cpus: os.cpus().length,
     host: os.hostname(),
-    git: { commit: git.commit, dirty: git.dirty },
+    git: { commit: null, dirty: null }, // filled in by gitFacts() while the run starts
     seed,
     stages: {},
   };
@@ -180,7 +182,21 @@ export function listRuns(runsDir: string, pipeline?: string): { pipeline: string
       if (fs.existsSync(statePath(runDir))) result.push({ pipeline: p, runId: id, runDir });
     }
   }
-  result.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+  // Ids order runs by second; within one second the random suffix does not, so ties go by state.started.
+  const startedOf = new Map<string, string>();
+  const started = (r: { runDir: string }): string => {
+    if (!startedOf.has(r.runDir)) startedOf.set(r.runDir, readJsonIfExists<RunState>(statePath(r.runDir))?.started ?? '');
+    return startedOf.get(r.runDir)!;
+  };
+  const second = (id: string): string => id.slice(0, 15);
+  result.sort((a, b) => {
+    const sa = second(a.runId);
+    const sb = second(b.runId);
+    if (sa !== sb) return sa < sb ? -1 : 1;
+    const ta = started(a);
+    const tb = started(b);
+    return ta < tb ? -1 : ta > tb ? 1 : a.runId < b.runId ? -1 : 1;
+  });
   return result;
 }
 
