@@ -357,6 +357,12 @@ async function dispatch(args: ParsedArgs): Promise<number> {
 
 /** Runs the CLI with the given arguments (without `node flow`); resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // A closed pipe (`flow run ... | head`) must not kill a running pipeline: drop the output, keep working.
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') === 0) stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   let args: ParsedArgs;
   try {
     args = parseArgs(argv);

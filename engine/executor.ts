@@ -71,6 +71,14 @@ export function stageDependencies(stage: ResolvedStage): string[] {
   return [...deps];
 }
 
+/** `param train.lr: a → b` gains ` (params.train.lr)` when the value came through a pipeline param. */
+function withParamOrigin(reason: string, stage: ResolvedStage): string {
+  const m = /^param ([^:]+):/.exec(reason);
+  if (!m || !m[1]!.startsWith(`${stage.name}.`)) return reason;
+  const via = stage.paramSources[m[1]!.slice(stage.name.length + 1)]?.viaParam;
+  return via ? `${reason} (from params.${via})` : reason;
+}
+
 function shortKey(key: string): string {
   return key.slice(0, 8) + '…';
 }
@@ -274,7 +282,7 @@ class Run {
     }
     // A miss: say why, then compute under the key's lock (another process may be computing it right now).
     const prev = this.previousFingerprint(name);
-    const reasons = forcedReason ? [forcedReason] : prev ? explainMiss(prev, fp, name) : ['new: no earlier run'];
+    const reasons = forcedReason ? [forcedReason] : prev ? explainMiss(prev, fp, name).map((r) => withParamOrigin(r, stage)) : ['new: no earlier run'];
     const release = await this.cache.lock(key, () => forcedReason !== undefined || this.cache.readEntry(key) === undefined, this.controller.signal);
     if (release === null) {
       const theirs = this.cache.readEntry(key);

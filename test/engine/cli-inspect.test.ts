@@ -58,3 +58,22 @@ test('usage errors exit 2, --help exits 0', async () => {
   assert.equal(await main(['--help']), 0);
   assert.equal(await main([]), 2);
 });
+
+test('watch re-runs only the dirty stages when a declared input changes', async () => {
+  const project = await makeProject();
+  project.write('data/numbers.json', '[1, 2]');
+  project.write('p.yaml', `name: watched\nstages:\n  source: { kind: toy.source }\n  scaled: { kind: toy.scale, inputs: { numbers: data/numbers.json }, params: { factor: 2 } }\n`);
+  const { spawnCli, waitFor } = await import('./helpers.js');
+  const watch = spawnCli(project, ['watch', 'p.yaml']);
+  try {
+    await waitFor(() => /watching/.test(watch.stderrSoFar()), 20_000, 'the first watch run');
+    fs.writeFileSync(path.join(project.dir, 'data/numbers.json'), '[1, 3]');
+    await waitFor(() => (watch.stderrSoFar().match(/watching/g) ?? []).length >= 2, 20_000, 'the re-run after a change');
+    const second = watch.stderrSoFar().split('── change')[1]!;
+    assert.match(second, /✔ source {2}cached/);
+    assert.match(second, /▶ scaled {2}running: input numbers changed/);
+  } finally {
+    watch.child.kill('SIGINT');
+    await watch.done;
+  }
+});
