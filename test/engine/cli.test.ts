@@ -135,3 +135,21 @@ stages:
   assert.match(second.stderr, /✔ heavy {2}cached/);
   assert.equal(fs.readFileSync(marker, 'utf8').trim().split('\n').length, 1, 'the heavy module was imported by a cached run');
 });
+
+test('a second SIGINT exits 130 at once, with the state written as interrupted', async () => {
+  const project = await makeProject();
+  // The shell ignores SIGTERM, so the first signal cannot stop this stage.
+  project.write('p.yaml', `name: stubborn\nstages:\n  hang: { run: "trap '' TERM; echo started; sleep 4; echo done > \${outs.out}", outs: { out: out.txt } }\n`);
+  const run = spawnCli(project, ['run', 'p.yaml']);
+  await waitFor(() => /\[hang\] started/.test(run.stderrSoFar()), 20_000, 'the stage to start');
+  run.child.kill('SIGINT');
+  await waitFor(() => /stopping:/.test(run.stderrSoFar()), 5_000, 'the first signal to be handled');
+  const t = Date.now();
+  run.child.kill('SIGINT');
+  const result = await run.done;
+  assert.equal(result.code, 130);
+  assert.ok(Date.now() - t < 2_000, 'the second signal did not exit at once');
+  const state = readState(onlyRun(project, 'stubborn'));
+  assert.equal(state.status, 'interrupted');
+  assert.equal(state.stages.hang!.status, 'interrupted');
+});

@@ -212,3 +212,68 @@ test('runs / show / diff summarise runs; gc keeps referenced entries', async () 
   const again = await runInProcess(project, file, { overrides: ['scale.factor=3'] });
   assert.ok(Object.values(stageOutcomes(again)).every((o) => o === 'cached'));
 });
+
+const COUNTING = `name: counting
+params: { target: 40, stepMs: 15 }
+stages:
+  count: { kind: toy.count, params: { target: "\${params.target}", stepMs: "\${params.stepMs}" } }
+`;
+
+function savedCount(project: Project): number {
+  const dir = path.join(project.cacheDir, 'checkpoints');
+  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const file = path.join(dir, name, 'counter.json');
+    if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')).count as number;
+  }
+  return 0;
+}
+
+async function interruptedCount(project: Project, file: string): Promise<{ runId: string; stoppedAt: number }> {
+  const abort = new AbortController();
+  const timer = setInterval(() => savedCount(project) >= 4 && abort.abort(), 10);
+  const run = await runInProcess(project, file, { abort: abort.signal });
+  clearInterval(timer);
+  assert.equal(run.status, 'interrupted');
+  assert.equal(run.exitCode, 130);
+  assert.equal(run.state.stages.count!.status, 'interrupted');
+  return { runId: run.runId, stoppedAt: savedCount(project) };
+}
+
+test('a later flow run with the same key picks the checkpoint up and says so; a different key starts fresh', async () => {
+  const project = await makeProject();
+  const file = project.write('p.yaml', COUNTING);
+  const { runId, stoppedAt } = await interruptedCount(project, file);
+  assert.ok(stoppedAt >= 4 && stoppedAt < 40);
+  const other = await runInProcess(project, file, { overrides: ['stepMs=1'] });
+  assert.equal(other.status, 'done');
+  assert.equal(other.state.stages.count!.resumedFromCheckpoint, false);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(other.runDir, 'stages', 'count', 'count'), 'utf8')).startedAt, 0);
+  const again = await runInProcess(project, file);
+  assert.match(again.output, new RegExp(`▶ count {2}running: .*resuming interrupted checkpoint from run ${runId}`));
+  assert.equal(again.state.stages.count!.resumedFromCheckpoint, true);
+  const out = JSON.parse(fs.readFileSync(path.join(again.runDir, 'stages', 'count', 'count'), 'utf8'));
+  assert.deepEqual(out, { count: 40, startedAt: out.startedAt });
+  assert.ok(out.startedAt >= stoppedAt);
+});
+
+test('resume keeps done stages, recomputes a done stage whose entry vanished, and finishes the rest', async () => {
+  const { project, file } = await toyProject();
+  const abort = new AbortController();
+  abort.abort();
+  const stopped = await runInProcess(project, file, { abort: abort.signal });
+  assert.equal(stopped.status, 'interrupted');
+  assert.ok(Object.values(stopped.state.stages).every((s) => s.status === 'pending'));
+  const partial = await runInProcess(project, file, { resumeRunDir: stopped.runDir });
+  assert.equal(partial.runId, stopped.runId);
+  assert.equal(partial.status, 'done');
+  fs.rmSync(path.join(project.cacheDir, 'entries', partial.state.stages.tenfold!.key!), { recursive: true });
+  const state = JSON.parse(fs.readFileSync(path.join(partial.runDir, 'state.json'), 'utf8'));
+  state.status = 'interrupted';
+  fs.writeFileSync(path.join(partial.runDir, 'state.json'), JSON.stringify(state));
+  const resumed = await runInProcess(project, file, { resumeRunDir: partial.runDir });
+  assert.equal(resumed.status, 'done');
+  assert.equal(stageOutcomes(resumed).tenfold, 'ran');
+  assert.match(resumed.output, /✔ source {2}done \(kept from this run/);
+  assert.deepEqual(resumed.state.stages.tenfold!.reason, ['same key as before, but its cache entry is gone']);
+  assert.equal(fs.readdirSync(path.join(project.runsDir, 'toy')).length, 1);
+});
