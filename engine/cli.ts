@@ -277,7 +277,9 @@ async function watchCommand(args: ParsedArgs): Promise<number> {
 async function reportError(err: unknown): Promise<number> {
   const { PipelineError, formatDiagnostic } = await import('./loader.js');
   if (err instanceof PipelineError) {
-    process.stderr.write(`flow: error: ${err.message}\n`);
+    const n = err.diagnostics.length;
+    const files = [...new Set(err.diagnostics.map((d) => d.file))].join(', ');
+    process.stderr.write(`flow: error: ${n} problem${n === 1 ? '' : 's'} in ${files}\n`);
     for (const d of err.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     return 2;
   }
