@@ -129,6 +129,7 @@ export class Cache {
       const theirs = this.readEntry(key);
       if (!theirs) throw new Error(`cache entry ${target} exists but has no entry.json; remove it and re-run`);
       fs.rmSync(tempDir, { recursive: true, force: true });
+      this.removeCheckpoint(key);
       return theirs;
     }
     this.removeCheckpoint(key);
