@@ -19,6 +19,25 @@ export interface CommandRun {
   stderr: NodeJS.WritableStream;
 }
 
+const FORCE_KILL_AFTER_MS = 10_000;
+
+/** Process groups of running commands, so an immediate exit (second Ctrl+C) can stop them too. */
+const liveGroups = new Set<number>();
+
+function signalGroup(group: number | undefined, sig: NodeJS.Signals): void {
+  if (group === undefined) return;
+  try {
+    process.kill(-group, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Sends SIGTERM to every running command's process group (used right before the process exits). */
+export function stopAllCommands(): void {
+  for (const group of liveGroups) signalGroup(group, 'SIGTERM');
+}
+
 /** Quotes a path for sh only when it needs it. */
 function shellQuote(p: string): string {
   return /^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`;
@@ -65,16 +84,26 @@ export async function runCommandStage(run: CommandRun): Promise<'done' | 'interr
   const command = substituteCommand(run);
   run.log.info({ command }, 'command');
   const { execa } = await import('execa');
+  // Its own process group (detached), so stopping it stops everything the shell started (`a && b`, pipes),
+  // not only the shell: otherwise an orphaned grandchild keeps the output pipes open and the stage waits.
   const child = execa(command, {
     shell: true,
     cwd: run.baseDir,
     stdin: 'ignore',
     buffer: false,
     reject: false,
-    cancelSignal: run.signal,
-    killSignal: 'SIGTERM',
-    forceKillAfterDelay: 10_000,
+    detached: true,
   });
+  const group = child.pid;
+  let forceKill: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    signalGroup(group, 'SIGTERM');
+    forceKill = setTimeout(() => signalGroup(group, 'SIGKILL'), FORCE_KILL_AFTER_MS);
+    forceKill.unref();
+  };
+  if (group !== undefined) liveGroups.add(group);
+  if (run.signal.aborted) stop();
+  else run.signal.addEventListener('abort', stop, { once: true });
   const prefix = `[${run.stageName}] `;
   const streamed = Promise.all([
     pipeLines(child.stdout, (line) => {
@@ -88,7 +117,10 @@ export async function runCommandStage(run: CommandRun): Promise<'done' | 'interr
   ]);
   const result = await child;
   await streamed;
-  if (result.isCanceled || (run.signal.aborted && result.exitCode !== 0)) return 'interrupted';
+  run.signal.removeEventListener('abort', stop);
+  if (forceKill) clearTimeout(forceKill);
+  if (group !== undefined) liveGroups.delete(group);
+  if (run.signal.aborted && result.exitCode !== 0) return 'interrupted';
   if (result.failed) {
     const how = result.exitCode !== undefined ? `exit code ${result.exitCode}` : `signal ${result.signal ?? 'unknown'}`;
     throw new Error(`command failed with ${how}: ${command}`);

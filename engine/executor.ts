@@ -450,7 +450,10 @@ export async function runPipeline(p: ResolvedPipeline, opts: RunOptions): Promis
   const run = new Run(p, opts);
   await run.start();
   let uninstall = (): void => {};
+  let stopCommands: (() => void) | undefined;
   if (opts.handleSignals) {
+    // Loaded now (it is light) so the synchronous second-signal handler can stop running commands.
+    stopCommands = (await import('./command-stage.js')).stopAllCommands;
     uninstall = installInterruptHandlers(run.controller, {
       onFirst: () => run.line(STOPPING_MESSAGE),
       onSecond: () => {
@@ -458,6 +461,7 @@ export async function runPipeline(p: ResolvedPipeline, opts: RunOptions): Promis
         run.state.ended = new Date().toISOString();
         for (const s of Object.values(run.state.stages)) if (s.status === 'running') s.status = 'interrupted';
         run.writer.writeNow();
+        stopCommands?.();
       },
     });
   }

@@ -277,3 +277,34 @@ test('resume keeps done stages, recomputes a done stage whose entry vanished, an
   assert.deepEqual(resumed.state.stages.tenfold!.reason, ['same key as before, but its cache entry is gone']);
   assert.equal(fs.readdirSync(path.join(project.runsDir, 'toy')).length, 1);
 });
+
+test('an abort stops a running command stage (interrupted, exit 130) and starts nothing new', async () => {
+  const project = await makeProject();
+  const file = project.write('p.yaml', `name: sleepy\nstages:\n  nap: { run: "sleep 30 && echo late > \${outs.out}", outs: { out: out.txt } }\n  after: { run: "cat \${stages.nap.outs.out} > \${outs.out}", outs: { out: out.txt } }\n`);
+  const abort = new AbortController();
+  setTimeout(() => abort.abort(), 300);
+  const started = Date.now();
+  const run = await runInProcess(project, file, { abort: abort.signal });
+  assert.ok(Date.now() - started < 10_000, 'the command was not stopped');
+  assert.equal(run.exitCode, 130);
+  assert.deepEqual(stageOutcomes(run), { nap: 'interrupted', after: 'pending' });
+  assert.deepEqual(fs.readdirSync(path.join(project.cacheDir, 'tmp')), []);
+});
+
+test('--jobs 2 runs independent stages at the same time', async () => {
+  const project = await makeProject();
+  // `waits` only finishes once `signals` has started: with one job at a time it would time out and fail.
+  const file = project.write(
+    'p.yaml',
+    `name: parallel
+stages:
+  waits: { run: "i=0; while [ ! -f started.flag ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; test -f started.flag && echo ok > \${outs.out}", outs: { out: out.txt } }
+  signals: { run: "touch started.flag; sleep 0.3; echo ok > \${outs.out}", outs: { out: out.txt } }
+`,
+  );
+  const run = await runInProcess(project, file, { jobs: 2 });
+  assert.equal(run.status, 'done', run.output);
+  fs.rmSync(path.join(project.dir, 'started.flag'));
+  const serial = await runInProcess(project, file, { jobs: 1, from: ['waits', 'signals'] });
+  assert.equal(serial.state.stages.waits!.status, 'failed');
+});

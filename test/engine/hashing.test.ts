@@ -171,3 +171,21 @@ test('run ids sort by time and stay unique within one second', () => {
   assert.ok(newRunId(new Date('2024-01-02T03:04:05Z')) < newRunId(new Date('2024-01-02T03:04:06Z')));
   assert.match(newRunId(new Date('2024-01-02T03:04:05Z')), /^20240102-030405-[a-z2-7]{4}$/);
 });
+
+test('equivalent YAML spellings of params give one key', async () => {
+  const { parse } = await import('yaml');
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: -9, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), async (exponent, mantissa, flag) => {
+      const spellings = [`${mantissa}e${exponent}`, `${mantissa}.0e${exponent}`, `${mantissa}.0E${exponent >= 0 ? '+' : ''}${exponent}`, String(Number(`${mantissa}e${exponent}`))];
+      const keys = new Set<string>();
+      for (const spelled of spellings) {
+        const block = parse(`lr: ${spelled}\nflag: ${flag ? 'true' : 'false'}\nsize: [96, 96]\n`);
+        const flow = parse(`{ size: [ 96,96 ], flag: ${flag}, lr: ${spelled} }`);
+        keys.add(await fingerprintKey(fingerprint({ params: block })));
+        keys.add(await fingerprintKey(fingerprint({ params: flow })));
+      }
+      assert.equal(keys.size, 1, spellings.join(' / '));
+    }),
+    { numRuns: 60 },
+  );
+});
