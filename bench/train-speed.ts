@@ -7,16 +7,19 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
-import { initBackend, getTf, type BackendPreference } from '../lib/tf/backend.js';
+import { initBackend, getTf, type BackendName, type BackendPreference } from '../lib/tf/backend.js';
 import { buildUNet2d } from '../lib/tf/unet.js';
 import { Rng } from '../lib/rng.js';
 
 const BATCH = 8;
+/** wasm32 caps the heap at 4 GiB: a 256 px batch of 8 needs more during backprop, so it falls back to this. */
+const FALLBACK_BATCH = 4;
 const PYTORCH_2T: Record<number, number> = { 64: 100, 128: 24, 256: 4.2 };
 const PYTORCH_1T: Record<number, number> = { 64: 66, 128: 16, 256: 3.0 };
 
 interface Measurement {
   backend: string;
+  batch: number;
   threads: number;
   size: number;
   trainSteps: number;
@@ -37,17 +40,17 @@ function defaultSteps(backend: string, size: number): number {
   return size <= 64 ? 8 : size <= 128 ? 4 : 2;
 }
 
-async function measure(preference: BackendPreference, size: number, steps: number): Promise<Measurement> {
+async function measure(preference: BackendPreference, size: number, steps: number, batch: number): Promise<Measurement> {
   const info = await initBackend(preference);
   const tf = getTf();
   const model = buildUNet2d({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: true, seed: 1 });
   const rng = new Rng(7);
-  const count = BATCH * size * size;
-  const x = tf.tensor4d(new Float32Array(count * 3).map(() => rng.next()), [BATCH, size, size, 3]);
+  const count = batch * size * size;
+  const x = tf.tensor4d(new Float32Array(count * 3).map(() => rng.next()), [batch, size, size, 3]);
   // A blob-like mask (half-plane per image) rather than noise, so Dice is meaningful.
   const mask = new Float32Array(count);
   for (let i = 0; i < count; i++) mask[i] = (i % (size * size)) % size < size / 2 ? 1 : 0;
-  const y = tf.tensor4d(mask, [BATCH, size, size, 1]);
+  const y = tf.tensor4d(mask, [batch, size, size, 1]);
   const optimizer = tf.train.adam(1e-3);
   const lossFn = (): Scalar =>
     tf.tidy(() => {
@@ -83,27 +86,40 @@ async function measure(preference: BackendPreference, size: number, steps: numbe
   const inferSeconds = (performance.now() - inferStart) / 1000;
   return {
     backend: info.name,
+    batch,
     threads: info.threads,
     size,
     trainSteps: steps,
-    trainImagesPerSec: (steps * BATCH) / trainSeconds,
-    inferImagesPerSec: (inferRuns * BATCH) / inferSeconds,
+    trainImagesPerSec: (steps * batch) / trainSeconds,
+    inferImagesPerSec: (inferRuns * batch) / inferSeconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
     finalLoss,
   };
 }
 
-function runChild(preference: BackendPreference, size: number, steps: number): Measurement {
+function runChild(preference: BackendPreference, size: number, steps: number, batch: number): Measurement | string {
   const result = spawnSync(
     process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), '--child', preference, String(size), String(steps)],
-    { encoding: 'utf8', maxBuffer: 1 << 24 },
+    [...process.execArgv, fileURLToPath(import.meta.url), '--child', preference, String(size), String(steps), String(batch)],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
   );
   const line = result.stdout.split('\n').find((l) => l.startsWith('{'));
   if (result.status !== 0 || line === undefined) {
-    throw new Error(`bench child ${preference} ${size}px failed (exit ${result.status}): ${result.stderr.slice(-2000)}`);
+    const lastError = result.stderr.split('\n').find((l) => /^\w*Error:/.test(l.trim())) ?? `exit ${result.status}`;
+    return lastError.trim();
   }
   return JSON.parse(line) as Measurement;
+}
+
+/** Batch 8, or the fallback batch when batch 8 does not fit (reported in the table). */
+function measureSize(preference: BackendPreference, size: number, steps: number, failures: string[]): Measurement | null {
+  const first = runChild(preference, size, steps, BATCH);
+  if (typeof first !== 'string') return first;
+  failures.push(`${preference} ${size}px batch ${BATCH}: ${first}`);
+  const second = runChild(preference, size, steps, FALLBACK_BATCH);
+  if (typeof second !== 'string') return second;
+  failures.push(`${preference} ${size}px batch ${FALLBACK_BATCH}: ${second}`);
+  return null;
 }
 
 function fmt(value: number, digits = 2): string {
@@ -112,8 +128,8 @@ function fmt(value: number, digits = 2): string {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
-    const [preference, size, steps] = [process.argv[3] as BackendPreference, Number(process.argv[4]), Number(process.argv[5])];
-    process.stdout.write(`${JSON.stringify(await measure(preference, size, steps))}\n`);
+    const [preference, size, steps, batch] = [process.argv[3] as BackendPreference, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6])];
+    process.stdout.write(`${JSON.stringify(await measure(preference, size, steps, batch))}\n`);
     return;
   }
   const sizes = (argValue('--sizes') ?? '64,128,256').split(',').map(Number);
@@ -123,20 +139,19 @@ async function main(): Promise<void> {
   console.log(`backend picked: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s)); ${picked.reason}`);
   console.log(`U-Net filters 16 depth 3 (16/32/64, bottleneck 128), batch ${BATCH}, Adam, BCE+Dice; images/s after one warm-up step (none on cpu)\n`);
   const rows: Measurement[] = [];
-  for (const size of sizes) {
-    rows.push(runChild(picked.name, size, Number(forcedSteps ?? defaultSteps(picked.name, size))));
-    console.error(`  measured ${picked.name} ${size}px`);
+  const failures: string[] = [];
+  const plan: [BackendName, number][] = sizes.map((size) => [picked.name, size]);
+  if (picked.name !== 'cpu') for (const size of cpuSizes) plan.push(['cpu', size]);
+  for (const [backend, size] of plan) {
+    const row = measureSize(backend, size, Number(forcedSteps ?? defaultSteps(backend, size)), failures);
+    if (row !== null) rows.push(row);
+    console.error(`  measured ${backend} ${size}px`);
   }
-  if (picked.name !== 'cpu') {
-    for (const size of cpuSizes) {
-      rows.push(runChild('cpu', size, Number(forcedSteps ?? defaultSteps('cpu', size))));
-      console.error(`  measured cpu ${size}px`);
-    }
-  }
-  const header = ['backend', 'px', 'steps', 'train img/s', 'vs PyTorch 2T', 'vs PyTorch 1T', 'infer img/s', 'peak RSS MiB'];
+  const header = ['backend', 'px', 'batch', 'steps', 'train img/s', 'vs PyTorch 2T', 'vs PyTorch 1T', 'infer img/s', 'peak RSS MiB'];
   const table = rows.map((r) => [
     `${r.backend} (${r.threads}T)`,
     String(r.size),
+    String(r.batch),
     String(r.trainSteps),
     fmt(r.trainImagesPerSec),
     PYTORCH_2T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_2T[r.size]!, 3)}x of ${PYTORCH_2T[r.size]}` : '-',
@@ -149,6 +164,7 @@ async function main(): Promise<void> {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
   for (const row of table) console.log(line(row));
+  for (const failure of failures) console.log(`did not run: ${failure}`);
   for (const size of sizes) {
     const fast = rows.find((r) => r.size === size && r.backend === picked.name);
     const cpu = rows.find((r) => r.size === size && r.backend === 'cpu');
