@@ -2,7 +2,7 @@
 // freeze the encoder, and save the initial model as a LayersModel folder for train.
 import fs from 'node:fs';
 import path from 'node:path';
-import { defineStage, type JsonObject } from '../../engine/stage.js';
+import { defineStage } from '../../engine/stage.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../engine/fs-util.js';
 import { initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { buildUNet2d, freezeEncoder, validateUNetInput } from '../../lib/tf/unet.js';
@@ -45,7 +45,14 @@ export default defineStage<ModelBuildParams>({
     const problem = validateUNetInput(p.input_size, p.depth, 'input_size');
     if (problem !== null) throw new Error(`stage ${ctx.stageName} (model.build): ${problem}`);
     const backend = await initBackend(p.backend);
-    ctx.recordEnv({ backend: { ...backend } as unknown as JsonObject });
+    // Flat keys, as export/predict record them, so env.json merges to one consistent set.
+    ctx.recordEnv({
+      backend: backend.name,
+      backendPackage: backend.package,
+      backendVersion: backend.version,
+      backendThreads: backend.threads,
+      backendReason: backend.reason,
+    });
     ctx.print(`backend ${backend.name} (${backend.package} ${backend.version}, ${backend.threads} thread(s)): ${backend.reason}`);
 
     const model = buildUNet2d({

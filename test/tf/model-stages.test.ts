@@ -57,7 +57,8 @@ test('model.build without pretrained writes the model, an empty report and the b
   assert.equal(outcome.status, 'done');
   assert.ok(fs.existsSync(path.join(modelDir, 'model.json')) && fs.existsSync(path.join(modelDir, 'weights.bin')));
   assert.equal(report.source, null);
-  assert.equal((env.backend as { name: string }).name, 'wasm');
+  assert.equal(env.backend, 'wasm');
+  assert.equal(env.backendThreads, 1);
   assert.ok(printed.some((line) => line.includes('no pretrained weights')));
 });
 
