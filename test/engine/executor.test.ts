@@ -214,7 +214,7 @@ test('runs / show / diff summarise runs; gc keeps referenced entries', async () 
 });
 
 const COUNTING = `name: counting
-params: { target: 40, stepMs: 15 }
+params: { target: 80, stepMs: 15 }
 stages:
   count: { kind: toy.count, params: { target: "\${params.target}", stepMs: "\${params.stepMs}" } }
 `;
@@ -243,7 +243,7 @@ test('a later flow run with the same key picks the checkpoint up and says so; a 
   const project = await makeProject();
   const file = project.write('p.yaml', COUNTING);
   const { runId, stoppedAt } = await interruptedCount(project, file);
-  assert.ok(stoppedAt >= 4 && stoppedAt < 40);
+  assert.ok(stoppedAt >= 4 && stoppedAt < 80);
   const other = await runInProcess(project, file, { overrides: ['stepMs=1'] });
   assert.equal(other.status, 'done');
   assert.equal(other.state.stages.count!.resumedFromCheckpoint, false);
@@ -252,7 +252,7 @@ test('a later flow run with the same key picks the checkpoint up and says so; a 
   assert.match(again.output, new RegExp(`▶ count {2}running: .*resuming interrupted checkpoint from run ${runId}`));
   assert.equal(again.state.stages.count!.resumedFromCheckpoint, true);
   const out = JSON.parse(fs.readFileSync(path.join(again.runDir, 'stages', 'count', 'count'), 'utf8'));
-  assert.deepEqual(out, { count: 40, startedAt: out.startedAt });
+  assert.deepEqual(out, { count: 80, startedAt: out.startedAt });
   assert.ok(out.startedAt >= stoppedAt);
 });
 
