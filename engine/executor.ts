@@ -439,6 +439,13 @@ class Run {
     }
     this.writer.writeNow();
     this.cache.statCache.save();
+    try {
+      // report.html is rebuilt from the run folder alone (engine/report.ts); a broken report never fails a run.
+      const { writeRunReport } = await import('./report.js');
+      writeRunReport(this.runDir);
+    } catch (err) {
+      this.line(`flow: warning: could not write report.html: ${(err as Error).message}`);
+    }
     this.log.info({ status }, 'run ended');
     const exitCode = status === 'done' ? 0 : status === 'failed' ? 1 : INTERRUPT_EXIT_CODE;
     return { runId: this.state.runId, runDir: this.runDir, status, exitCode, state: this.state };

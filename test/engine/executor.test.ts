@@ -179,6 +179,8 @@ test('run folder: env.json, log.ndjson, metrics.json, stage links; jobs > 1 give
   assert.ok(fs.lstatSync(path.join(run.runDir, 'stages', 'summary')).isSymbolicLink());
   assert.ok(fs.existsSync(path.join(run.runDir, 'stages', 'summary', 'summary.txt')));
   assert.match(path.basename(run.runDir), /^\d{8}-\d{6}-[a-z2-7]{4}$/);
+  // report.html is written at the end of every run (engine/report.ts renders it from the run folder).
+  assert.match(fs.readFileSync(path.join(run.runDir, 'report.html'), 'utf8'), /<title>toy · /);
 });
 
 test('runs / show / diff summarise runs; gc keeps referenced entries', async () => {
