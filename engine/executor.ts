@@ -310,6 +310,7 @@ class Run {
       }
       const checkpoint = this.cache.checkpointInfo(key);
       if (checkpoint) reasons.push(`resuming interrupted checkpoint from run ${checkpoint.run}`);
+      else if (reasons.length === 0) reasons.push('same key as before, but no finished cache entry (it was interrupted, failed or removed)');
       const checkpointDir = this.cache.prepareCheckpoint(key, fp, { run: this.state.runId, stage: name });
       this.cache.writeIndex(this.p.name, name, { key, run: this.state.runId, updated: new Date().toISOString(), fingerprint: fp });
       tempDir = this.cache.makeTemp(key);

@@ -106,6 +106,5 @@ export function explainMiss(prev: Fingerprint, next: Fingerprint, stageName = ''
   diffJson('', prev.platform, next.platform, platformDiffs);
   for (const d of platformDiffs) reasons.push(`platform ${d}`);
   if (prev.fingerprintVersion !== next.fingerprintVersion) reasons.push('fingerprint format changed');
-  if (reasons.length === 0) reasons.push('same key as before, but its cache entry is gone');
-  return reasons;
+  return reasons; // empty: the same key as before (the caller says why there is no entry for it)
 }

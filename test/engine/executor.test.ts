@@ -276,7 +276,7 @@ test('resume keeps done stages, recomputes a done stage whose entry vanished, an
   assert.equal(resumed.status, 'done');
   assert.equal(stageOutcomes(resumed).tenfold, 'ran');
   assert.match(resumed.output, /✔ source {2}done \(kept from this run/);
-  assert.deepEqual(resumed.state.stages.tenfold!.reason, ['same key as before, but its cache entry is gone']);
+  assert.deepEqual(resumed.state.stages.tenfold!.reason, ['same key as before, but no finished cache entry (it was interrupted, failed or removed)']);
   assert.equal(fs.readdirSync(path.join(project.runsDir, 'toy')).length, 1);
 });
 
