@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import type { StageCatalog } from './catalog.js';
 import type { JsonObject, StageContext, StageKind } from './stage.js';
-import { dependentsOf, type CommandPart, type InputRef, type ResolvedPipeline, type ResolvedStage } from './loader.js';
+import { dependentsOf, type InputRef, type ResolvedPipeline, type ResolvedStage } from './loader.js';
 import { Cache, type EntryRecord } from './cache.js';
 import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js';
 import { hashPath } from './hashing.js';
@@ -481,4 +481,3 @@ export async function runPipeline(p: ResolvedPipeline, opts: RunOptions): Promis
   return await run.finish();
 }
 
-export type { CommandPart };
