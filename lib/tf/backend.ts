@@ -22,6 +22,11 @@ export interface BackendInfo {
   reason: string;
 }
 
+/** The facts every TensorFlow stage records in env.json (one spelling, so stages merge consistently). */
+export function backendFacts(info: BackendInfo): { backend: string; backendPackage: string; backendVersion: string; backendThreads: number; backendReason: string } {
+  return { backend: info.name, backendPackage: info.package, backendVersion: info.version, backendThreads: info.threads, backendReason: info.reason };
+}
+
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 const PACKAGE_OF: Record<BackendName, string> = {

@@ -2,7 +2,7 @@
 // of the training curves.
 import { mkdir, readFile } from 'node:fs/promises';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { encodeFloat32, FLOW_MODEL_JSON, runProbe, type FlowModelFile } from './flow-model.js';
 import { readCurves, writeCurvePlots } from './plots.js';
@@ -39,7 +39,7 @@ export default defineStage<ExportParams>({
   },
   async run(ctx) {
     const backend = await initBackend(ctx.params.backend);
-    ctx.recordEnv({ backend: backend.name, backendVersion: backend.version });
+    ctx.recordEnv(backendFacts(backend));
     const transformFile = ctx.inputs.transform!;
     let transform: JsonObject;
     try {

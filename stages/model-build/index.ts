@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../engine/fs-util.js';
-import { initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { buildUNet2d, freezeEncoder, validateUNetInput } from '../../lib/tf/unet.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { emptyLoadReport, formatLoadReport, loadPretrainedWeights } from '../../lib/tf/pretrained.js';
@@ -45,14 +45,7 @@ export default defineStage<ModelBuildParams>({
     const problem = validateUNetInput(p.input_size, p.depth, 'input_size');
     if (problem !== null) throw new Error(`stage ${ctx.stageName} (model.build): ${problem}`);
     const backend = await initBackend(p.backend);
-    // Flat keys, as export/predict record them, so env.json merges to one consistent set.
-    ctx.recordEnv({
-      backend: backend.name,
-      backendPackage: backend.package,
-      backendVersion: backend.version,
-      backendThreads: backend.threads,
-      backendReason: backend.reason,
-    });
+    ctx.recordEnv(backendFacts(backend));
     ctx.print(`backend ${backend.name} (${backend.package} ${backend.version}, ${backend.threads} thread(s)): ${backend.reason}`);
 
     const model = buildUNet2d({

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { writeJsonAtomic } from '../../engine/fs-util.js';
-import { initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { MODEL_JSON, WEIGHTS_BIN, loadModelFromDir, readModelJson } from '../../lib/tf/model-io.js';
 import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../export/flow-model.js';
 
@@ -28,7 +28,7 @@ export default defineStage<ModelLoadParams>({
   async run(ctx) {
     const dir = ctx.inputs.model!;
     const backend = await initBackend(ctx.params.backend);
-    ctx.recordEnv({ backend: backend.name, backendVersion: backend.version });
+    ctx.recordEnv(backendFacts(backend));
     const model = await loadModelFromDir(dir);
     try {
       const modelJson = readModelJson(path.join(dir, MODEL_JSON));

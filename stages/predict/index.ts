@@ -10,7 +10,7 @@ import { getAdapter } from '../../lib/datasets/index.js';
 import { coloursFor, labelPlane, renderPanel, sliceWithMostForeground } from '../../lib/plot/index.js';
 import { getString } from '../../lib/tfrecord/example.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
-import { getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { backendFacts, getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { loadModelFromDir } from '../../lib/tf/model-io.js';
 import { writeJsonAtomic } from '../../lib/train/atomic.js';
 import type { PairsFile } from '../evaluate/index.js';
@@ -124,7 +124,7 @@ export default defineStage<PredictParams>({
     const wanted = subset === 'all' ? null : new Set(subset === 'val' ? split.valIds : split.trainIds);
     const adapter = getAdapter(String(transform.dataset));
     const backend = await initBackend(ctx.params.backend);
-    ctx.recordEnv({ backend: backend.name, backendVersion: backend.version });
+    ctx.recordEnv(backendFacts(backend));
     const model = await loadModelFromDir(ctx.inputs.model!);
 
     const outDir = ctx.outs.predictions!;

@@ -4,7 +4,7 @@
 // continues from it and ends with exactly the weights of an uninterrupted run (lib/train/loop.ts says why).
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { initBackend } from '../../lib/tf/backend.js';
+import { backendFacts, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { loadTensorDataset, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
 import { augmentBatch, validateAugmentConfig } from '../../lib/preprocess/augment.js';
@@ -74,14 +74,7 @@ export default defineStage<TrainParams>({
     }
 
     const workers = resolveWorkers(hparams.workers, backend.name);
-    ctx.recordEnv({
-      backend: backend.name,
-      backend_package: backend.package,
-      backend_version: backend.version,
-      backend_threads: backend.threads,
-      backend_reason: backend.reason,
-      train_workers: workers,
-    });
+    ctx.recordEnv({ ...backendFacts(backend), trainWorkers: workers });
     ctx.print(
       `${train.spec.count} training / ${val.spec.count} validation samples [${shape}], classes ${spec.classes}; ` +
         `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
