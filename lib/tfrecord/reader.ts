@@ -109,6 +109,11 @@ class ChunkQueue {
   }
 }
 
+/** Little-endian uint32 at `at` (no DataView allocation per record). */
+function readUint32LE(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
 /** Streams the records of one TFRecord file, verifying both CRCs (unless `verify: false`). */
 export async function* readRecords(file: string, options: ReadOptions = {}): AsyncGenerator<RecordView> {
   const requested = options.compression ?? 'auto';
@@ -143,21 +148,22 @@ export async function* readRecords(file: string, options: ReadOptions = {}): Asy
   try {
     while (true) {
       recordStart = queue.consumed;
-      if (!(await fill(HEADER_BYTES))) {
+      // fill() only when the queue runs short: an await per record would cost more than the CRCs.
+      if (queue.available < HEADER_BYTES && !(await fill(HEADER_BYTES))) {
         if (queue.available === 0) return;
         throw new TFRecordError(file, index, recordStart, `truncated record header (${queue.available} of ${HEADER_BYTES} bytes)`);
       }
       const header = queue.take(HEADER_BYTES);
-      const view = new DataView(header.buffer, header.byteOffset, HEADER_BYTES);
-      if (verify && maskedCrc32c(header.subarray(0, 8)) !== view.getUint32(8, true)) {
+      if (verify && maskedCrc32c(header.subarray(0, 8)) !== readUint32LE(header, 8)) {
         throw new TFRecordError(file, index, recordStart, 'length CRC mismatch (the length field is damaged)');
       }
-      const length64 = view.getBigUint64(0, true);
-      if (length64 > BigInt(Number.MAX_SAFE_INTEGER) || length64 > 0x7fffffffn) {
+      const lengthHigh = readUint32LE(header, 4);
+      if (lengthHigh !== 0 || readUint32LE(header, 0) > 0x7fffffff) {
+        const length64 = (BigInt(lengthHigh) << 32n) | BigInt(readUint32LE(header, 0));
         throw new TFRecordError(file, index, recordStart, `record length ${length64} is implausible`);
       }
-      const length = Number(length64);
-      if (!(await fill(length + FOOTER_BYTES))) {
+      const length = readUint32LE(header, 0);
+      if (queue.available < length + FOOTER_BYTES && !(await fill(length + FOOTER_BYTES))) {
         throw new TFRecordError(
           file,
           index,
@@ -167,11 +173,8 @@ export async function* readRecords(file: string, options: ReadOptions = {}): Asy
       }
       const data = queue.take(length);
       const footer = queue.take(FOOTER_BYTES);
-      if (verify) {
-        const stored = new DataView(footer.buffer, footer.byteOffset, FOOTER_BYTES).getUint32(0, true);
-        if (maskedCrc32c(data) !== stored) {
-          throw new TFRecordError(file, index, recordStart, 'data CRC mismatch (the record\'s bytes are damaged)');
-        }
+      if (verify && maskedCrc32c(data) !== readUint32LE(footer, 0)) {
+        throw new TFRecordError(file, index, recordStart, 'data CRC mismatch (the record\'s bytes are damaged)');
       }
       yield { data, index, offset: recordStart };
       index++;

@@ -14,12 +14,15 @@ const BUFFER_BYTES = 1 << 20;
 
 /** Where framed bytes go: a plain file, or a zlib stream over a file. */
 interface ByteSink {
+  /** True when the sink may still read a chunk after write() resolved (so the chunk must not be reused). */
+  readonly keepsChunks: boolean;
   write(chunk: Uint8Array): Promise<void>;
   end(): Promise<void>;
   destroy(): Promise<void>;
 }
 
 class FileSink implements ByteSink {
+  readonly keepsChunks = false;
   constructor(private readonly handle: fsp.FileHandle) {}
   async write(chunk: Uint8Array): Promise<void> {
     let done = 0;
@@ -38,6 +41,7 @@ class FileSink implements ByteSink {
 }
 
 class ZlibSink implements ByteSink {
+  readonly keepsChunks = true;
   private failure: Error | null = null;
   private readonly finished: Promise<void>;
   constructor(
@@ -82,6 +86,13 @@ async function openSink(file: string, compression: Compression): Promise<ByteSin
   return new ZlibSink(compressor, out);
 }
 
+function putUint32LE(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = (value >>> 24) & 0xff;
+}
+
 /** A unique temporary name beside `file`, hidden and marked `.tmp`. */
 function tempNameFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
@@ -93,8 +104,6 @@ function tempNameFor(file: string): string {
  */
 export class TFRecordFileWriter {
   private buffer = new Uint8Array(BUFFER_BYTES);
-  private readonly scratch = new Uint8Array(HEADER_BYTES);
-  private readonly scratchView = new DataView(this.scratch.buffer);
   private used = 0;
   private closed = false;
   /** Records written so far. */
@@ -113,38 +122,52 @@ export class TFRecordFileWriter {
     return new TFRecordFileWriter(file, temp, await openSink(temp, options.compression ?? 'none'));
   }
 
-  private async put(bytes: Uint8Array): Promise<void> {
-    if (bytes.length >= BUFFER_BYTES) {
-      await this.flush();
-      await this.sink.write(bytes);
-      return;
-    }
-    if (this.used + bytes.length > BUFFER_BYTES) await this.flush();
-    this.buffer.set(bytes, this.used);
-    this.used += bytes.length;
-  }
-
   private async flush(): Promise<void> {
     if (this.used === 0) return;
     const chunk = this.buffer.subarray(0, this.used);
-    // The zlib stream may hold on to the chunk, so hand it over and start a fresh buffer.
-    this.buffer = new Uint8Array(BUFFER_BYTES);
+    // A zlib stream may hold on to the chunk, so it gets a fresh buffer; the file sink has written the
+    // bytes when its write resolves, so the buffer is reused.
+    if (this.sink.keepsChunks) this.buffer = new Uint8Array(BUFFER_BYTES);
     this.used = 0;
     await this.sink.write(chunk);
+  }
+
+  /** Frames `length` and its masked CRC into the buffer at `used` (room was made by the caller). */
+  private putHeader(length: number): void {
+    const b = this.buffer;
+    const at = this.used;
+    // length as uint64 LE: records are < 2^31 bytes here, so the high word is 0.
+    b[at] = length & 0xff;
+    b[at + 1] = (length >>> 8) & 0xff;
+    b[at + 2] = (length >>> 16) & 0xff;
+    b[at + 3] = (length >>> 24) & 0xff;
+    b.fill(0, at + 4, at + 8);
+    putUint32LE(b, at + 8, maskedCrc32c(b.subarray(at, at + 8)));
+    this.used += HEADER_BYTES;
   }
 
   /** Appends one record (the serialized Example or any bytes). */
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new Error(`${this.file}: write after close`);
-    // Header and footer go through one reused scratch array (put copies it before the next write starts).
-    this.scratchView.setBigUint64(0, BigInt(data.length), true);
-    this.scratchView.setUint32(8, maskedCrc32c(this.scratch.subarray(0, 8)), true);
-    await this.put(this.scratch);
-    await this.put(data);
-    this.scratchView.setUint32(0, maskedCrc32c(data), true);
-    await this.put(this.scratch.subarray(0, FOOTER_BYTES));
+    if (data.length > 0x7fffffff) throw new Error(`${this.file}: record of ${data.length} bytes is too large for TFRecord readers (max 2 GiB)`);
+    const framed = HEADER_BYTES + data.length + FOOTER_BYTES;
+    // Frame straight into the buffer; await only when it has to be flushed (an await per record costs
+    // more than framing it).
+    if (this.used + framed > BUFFER_BYTES) await this.flush();
+    if (framed <= BUFFER_BYTES) {
+      this.putHeader(data.length);
+      this.buffer.set(data, this.used);
+      this.used += data.length;
+    } else {
+      // A record larger than the buffer goes to the sink directly, between header and footer.
+      this.putHeader(data.length);
+      await this.flush();
+      await this.sink.write(data);
+    }
+    putUint32LE(this.buffer, this.used, maskedCrc32c(data));
+    this.used += FOOTER_BYTES;
     this.records++;
-    this.framedBytes += HEADER_BYTES + data.length + FOOTER_BYTES;
+    this.framedBytes += framed;
   }
 
   /** Flushes, syncs and renames into place; returns the records written and the file's size on disk. */
