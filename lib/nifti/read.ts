@@ -122,14 +122,17 @@ export function qformAffine(quatern: number[], qoffset: number[], spacing: numbe
 
 /** Reads one NIfTI file (.nii or .nii.gz, NIfTI-1 or -2, either byte order). */
 export async function readNifti(file: string): Promise<NiftiVolume> {
-  let raw: Uint8Array;
+  return parseNifti(file, await readNiftiBytes(file));
+}
+
+/** The file's bytes as stored (still gzipped), for callers that also digest them; parse with parseNifti. */
+export async function readNiftiBytes(file: string): Promise<Uint8Array> {
   try {
-    raw = await readFile(file);
+    return await readFile(file);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
     throw new Error(`${file}: cannot read the NIfTI file: ${why}`);
   }
-  return parseNifti(file, raw);
 }
 
 /** Parses NIfTI bytes (gzip-compressed or not); `file` names the source in errors and in the result. */

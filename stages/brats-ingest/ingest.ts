@@ -3,7 +3,8 @@
 // counts, geometry, datatypes, brain-voxel intensity statistics, label frequencies and unexpected labels.
 import fs from 'node:fs';
 import path from 'node:path';
-import { readNifti, type NiftiVolume } from '../../lib/nifti/read.js';
+import { parseNifti, readNiftiBytes, type NiftiVolume } from '../../lib/nifti/read.js';
+import { digestBytes, sortedDigests, type FileDigest } from '../../lib/digest.js';
 
 export interface BratsIngestParams {
   strict: boolean;
@@ -34,6 +35,8 @@ export interface BratsIndex {
   root: string;
   samples: BratsSample[];
   skipped: { path: string; reason: string }[];
+  /** Every file the samples reference (path relative to root) → its size and content digest, sorted by path. */
+  files: Record<string, FileDigest>;
 }
 
 interface IntensityAccumulator {
@@ -170,6 +173,7 @@ export async function ingestBrats(
   }
 
   const samples: BratsSample[] = [];
+  const digests = new Map<string, FileDigest>();
   const skipped: { path: string; reason: string }[] = [];
   const warnings: string[] = [];
   const problemFiles: string[] = [];
@@ -205,10 +209,15 @@ export async function ingestBrats(
     }
 
     const volumes: Record<string, NiftiVolume> = {};
+    const patientDigests: Record<string, FileDigest> = {};
     let broken = false;
     for (const suffix of wanted) {
       try {
-        volumes[suffix] = await readNifti(path.join(absRoot, files[suffix]!));
+        // Read once: the stored bytes are digested for index.json and parsed from the same buffer.
+        const file = path.join(absRoot, files[suffix]!);
+        const raw = await readNiftiBytes(file);
+        patientDigests[suffix] = await digestBytes(raw);
+        volumes[suffix] = parseNifti(file, raw);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         // The reader's message starts with the absolute path; the index records paths relative to root.
@@ -272,6 +281,7 @@ export async function ingestBrats(
     const spacingKey = reference.spacing.map((v) => round(v, 3)).join('x');
     spacingCount[spacingKey] = (spacingCount[spacingKey] ?? 0) + 1;
     patientReports.push({ id, subset, dims: reference.dims, spacing: reference.spacing.map((v) => round(v, 6)), datatypes: patientDatatypes, labels: patientLabels });
+    for (const suffix of wanted) digests.set(files[suffix]!, patientDigests[suffix]!);
     samples.push({
       id,
       group: id,
@@ -319,7 +329,7 @@ export async function ingestBrats(
     skipped,
     warnings,
   };
-  return { index: { dataset: 'brats', root: absRoot, samples, skipped }, report };
+  return { index: { dataset: 'brats', root: absRoot, samples, skipped, files: sortedDigests(digests) }, report };
 }
 
 export function formatBratsReport(report: BratsReport): string {

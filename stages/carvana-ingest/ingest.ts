@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { decodeMask, decodeRgb, readImageInfo, ImageError } from '../../lib/image/index.js';
+import { digestBytes, sortedDigests, type FileDigest } from '../../lib/digest.js';
 
 export interface CarvanaIngestParams {
   strict: boolean;
@@ -30,6 +31,8 @@ export interface CarvanaIndex {
   root: string;
   samples: CarvanaSample[];
   skipped: SkippedFile[];
+  /** Every file the samples reference (path relative to root) → its size and content digest, sorted by path. */
+  files: Record<string, FileDigest>;
 }
 
 export interface ChannelStats {
@@ -98,6 +101,8 @@ function increment(counts: Record<string, number>, key: string, by = 1): void {
 
 interface PairResult {
   skipped: SkippedFile | null;
+  imageDigest: FileDigest | null;
+  maskDigest: FileDigest | null;
   warning: string | null;
   imageSize: string;
   imageFormat: string;
@@ -115,24 +120,31 @@ interface PairResult {
 
 async function analysePair(root: string, image: string, mask: string): Promise<PairResult> {
   const empty: PairResult = {
-    skipped: null, warning: null, imageSize: '', imageFormat: '', maskSize: '', maskFormat: '', histogram: [], thresholded: 0,
+    skipped: null, imageDigest: null, maskDigest: null, warning: null, imageSize: '', imageFormat: '', maskSize: '', maskFormat: '', histogram: [], thresholded: 0,
     carFraction: 0, channelSum: [0, 0, 0], channelSquares: [0, 0, 0], channelMin: [255, 255, 255], channelMax: [0, 0, 0], pixels: 0,
   };
   const imageFile = path.join(root, image);
   const maskFile = path.join(root, mask);
+  // Each file is read once: its bytes are digested for index.json and decoded from the same buffer.
   let rgb;
   let imageFormat;
+  let imageDigest;
   try {
-    imageFormat = (await readImageInfo(imageFile, imageFile)).format;
-    rgb = await decodeRgb(imageFile, { label: imageFile });
+    const bytes = await readRaw(imageFile);
+    imageDigest = await digestBytes(bytes);
+    imageFormat = (await readImageInfo(bytes, imageFile)).format;
+    rgb = await decodeRgb(bytes, { label: imageFile });
   } catch (error) {
     return { ...empty, skipped: { path: image, reason: `broken image: ${detail(error)}` } };
   }
   let decoded;
   let maskFormat;
+  let maskDigest;
   try {
-    maskFormat = (await readImageInfo(maskFile, maskFile)).format;
-    decoded = await decodeMask(maskFile, { label: maskFile });
+    const bytes = await readRaw(maskFile);
+    maskDigest = await digestBytes(bytes);
+    maskFormat = (await readImageInfo(bytes, maskFile)).format;
+    decoded = await decodeMask(bytes, { label: maskFile });
   } catch (error) {
     return { ...empty, skipped: { path: mask, reason: `broken mask: ${detail(error)}` } };
   }
@@ -141,7 +153,7 @@ async function analysePair(root: string, image: string, mask: string): Promise<P
   if (imageSize !== maskSize) {
     return { ...empty, skipped: { path: mask, reason: `mask is ${maskSize} but its image ${image} is ${imageSize} (width x height); they must match` } };
   }
-  const result: PairResult = { ...empty, imageSize, imageFormat, maskSize, maskFormat, histogram: decoded.histogram, pixels: rgb.width * rgb.height };
+  const result: PairResult = { ...empty, imageDigest, maskDigest, imageSize, imageFormat, maskSize, maskFormat, histogram: decoded.histogram, pixels: rgb.width * rgb.height };
   let car = 0;
   for (let i = 0; i < decoded.mask.data.length; i++) if (decoded.mask.data[i] === 255) car++;
   result.carFraction = car / result.pixels;
@@ -165,6 +177,14 @@ async function analysePair(root: string, image: string, mask: string): Promise<P
     result.warning = `${mask}: ${decoded.nonBinary} pixels have values other than 0/255 (e.g. a mask saved as JPEG); thresholded at 127`;
   }
   return result;
+}
+
+async function readRaw(file: string): Promise<Uint8Array> {
+  try {
+    return await fs.promises.readFile(file);
+  } catch (error) {
+    throw new ImageError(file, `cannot read the file (${(error as Error).message})`);
+  }
 }
 
 function detail(error: unknown): string {
@@ -263,6 +283,7 @@ export async function ingestCarvana(
   if (options.signal?.aborted) throw new CarvanaIngestError('carvana.ingest: interrupted');
 
   const samples: CarvanaSample[] = [];
+  const digests = new Map<string, FileDigest>();
   const warnings: string[] = [];
   const anglesPerCar: Record<string, string[]> = {};
   const imageSizes: Record<string, number> = {};
@@ -288,6 +309,8 @@ export async function ingestCarvana(
     if (angleMatch === null) warnings.push(`${pair.image}: file name has no _<NN> angle suffix; the whole stem ${pair.stem} is used as the car id`);
     (anglesPerCar[group] ??= []).push(angleMatch === null ? '' : angleMatch[2]!);
     samples.push({ id: pair.stem, group, image: pair.image, label: pair.mask });
+    digests.set(pair.image, result.imageDigest!);
+    digests.set(pair.mask, result.maskDigest!);
     if (result.warning !== null) {
       warnings.push(result.warning);
       thresholdedMasks.push({ path: pair.mask, pixels: result.thresholded });
@@ -363,7 +386,7 @@ export async function ingestCarvana(
     skipped,
     warnings,
   };
-  return { index: { dataset: 'carvana', root, samples, skipped }, report };
+  return { index: { dataset: 'carvana', root, samples, skipped, files: sortedDigests(digests) }, report };
 }
 
 /** The short human-readable summary written beside report.json. */
