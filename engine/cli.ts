@@ -13,7 +13,8 @@ commands:
   resume [RUN]                  continue an interrupted or failed run (default: the latest)
   runs [PIPELINE] [--json]      list runs: id, status, params that differ, key metrics
   show RUN [--json]             one run: config, stage states, metrics, where files are
-  diff RUN_A RUN_B [--json]     changed params, metric deltas, which stages re-ran and why
+  diff RUN_A RUN_B [--json] [--html [FILE]]
+                                changed params, metric deltas, stages that re-ran and why, per-case changes
   validate FILE [--set k=v ...] check a pipeline file (exit 1 on any error)
   graph FILE [--mermaid|--dot]  print the stage DAG
   watch FILE [--set k=v ...]    re-run dirty stages whenever the pipeline or its inputs change
@@ -46,8 +47,16 @@ const COMMAND_HELP: Record<string, string> = {
   show: `usage: flow show RUN [--json] [--runs DIR]
   Shows one run: config summary, stage states (cached or why it ran, durations), metrics, file locations.
 `,
-  diff: `usage: flow diff RUN_A RUN_B [--json] [--runs DIR]
-  Compares two runs: changed params (old → new), metric deltas, stages that re-ran and why.
+  diff: `usage: flow diff RUN_A RUN_B [--json] [--html [FILE]] [--runs DIR]
+  Compares two runs: changed params (old → new), metric deltas (signed: "better" or "worse"; hd, loss, error
+  and distance metrics are better when lower), stages that re-ran and why, and per case: every table of
+  cases in metrics.json (an array of objects with an id, e.g. regions.<R>.per_case) matched by id, the cases
+  that got better or worse, biggest change first. A metric whose definition (metrics.json "definitions")
+  differs between the runs is named, not compared.
+  --json          the whole comparison as JSON
+  --html [FILE]   also write a self-contained page with the per-case table and, for the 6 most-changed
+                  cases, both runs' pictures side by side (image files of the report: outputs named after
+                  the case); FILE defaults to runs/<pipeline>/diff-<A>-<B>.html
 `,
   validate: `usage: flow validate FILE [--set key=value ...]
   Checks the pipeline file and overrides; prints every problem with file:line:column.
@@ -76,13 +85,15 @@ interface ParsedArgs {
   cache: string | undefined;
   runs: string | undefined;
   json: boolean;
+  /** `--html [FILE]`: true for the default file. */
+  html: string | true | undefined;
   dryRun: boolean;
   format: 'text' | 'mermaid' | 'dot';
   help: boolean;
 }
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, dryRun: false, format: 'text', help: false };
+  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, format: 'text', help: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     let flag = raw;
@@ -125,6 +136,14 @@ function parseArgs(argv: string[]): ParsedArgs {
       case '--json':
         args.json = true;
         break;
+      case '--html': {
+        // FILE is optional: take the next argument when it names an .html file or both runs are already given.
+        const next = argv[i + 1];
+        if (inline !== undefined) args.html = inline;
+        else if (next !== undefined && !next.startsWith('-') && (/\.html?$/i.test(next) || args.positionals.length >= 2)) args.html = argv[++i]!;
+        else args.html = true;
+        break;
+      }
       case '--dry-run':
         args.dryRun = true;
         break;
@@ -316,10 +335,14 @@ async function dispatch(args: ParsedArgs): Promise<number> {
     case 'diff': {
       expectPositionals(args, 2, 2, 'two runs RUN_A RUN_B');
       const { resolveRun } = await import('./run-folder.js');
-      const { diffRuns, formatDiff } = await import('./inspect.js');
+      const { diffRuns, formatDiff, writeDiffHtml, defaultDiffHtmlPath } = await import('./inspect.js');
       const runsDir = runsDirOf(args, baseDir);
       const d = await diffRuns(resolveRun(runsDir, args.positionals[0]), resolveRun(runsDir, args.positionals[1]));
       process.stdout.write(args.json ? JSON.stringify(d, null, 2) + '\n' : formatDiff(d));
+      if (args.html !== undefined) {
+        const file = writeDiffHtml(d, args.html === true ? defaultDiffHtmlPath(d) : path.resolve(args.html));
+        process.stderr.write(`wrote ${file}\n`);
+      }
       return 0;
     }
     case 'validate': {

@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject, JsonValue } from './stage.js';
-import { readJsonIfExists } from './fs-util.js';
+import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
+import { compareCases, definitionOf, formatCaseComparison, improvementOf, renderDiffHtml, sameDefinition, type PerCaseComparison } from './compare.js';
 import { sizeOfPath } from './hashing.js';
 import { listRuns, readRunState, type RunState } from './run-folder.js';
 
@@ -162,24 +163,59 @@ export function formatShow(s: ShowResult): string {
 export interface DiffResult {
   a: string;
   b: string;
+  pipelineA: string;
+  pipelineB: string;
+  runDirA: string;
+  runDirB: string;
   params: { name: string; old: JsonValue | null; new: JsonValue | null }[];
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null }[];
+  /**
+   * Metrics whose value differs. `improvement` is the delta signed so that positive is better (flipped for
+   * hd/loss/error/distance); delta and improvement are null when a value is missing or, with `note`, when the
+   * metric's definition differs between the runs.
+   */
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string }[];
+  /** Entries of metrics.json's `definitions` block that differ between the runs. */
+  definitions: { name: string; old: JsonValue | null; new: JsonValue | null }[];
   stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
+  /** Per-case tables of metrics.json matched by path and case id. */
+  cases: PerCaseComparison;
+}
+
+function definitionsOf(metrics: JsonValue | undefined): JsonObject | undefined {
+  const defs = typeof metrics === 'object' && metrics !== null && !Array.isArray(metrics) ? metrics.definitions : undefined;
+  return typeof defs === 'object' && defs !== null && !Array.isArray(defs) ? defs : undefined;
 }
 
 export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffResult> {
   const [a, b] = await Promise.all([summarizeRun(runDirA), summarizeRun(runDirB)]);
   const sa = readRunState(runDirA)!;
   const sb = readRunState(runDirB)!;
+  const rawA = readJsonIfExists<JsonValue>(path.join(runDirA, 'metrics.json'));
+  const rawB = readJsonIfExists<JsonValue>(path.join(runDirB, 'metrics.json'));
+  const defsA = definitionsOf(rawA);
+  const defsB = definitionsOf(rawB);
   const params = differingParams([a, b]).map((name) => ({ name, old: a.params[name] ?? null, new: b.params[name] ?? null }));
-  const metricNames = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
-  const metrics = metricNames
+  // The definitions block describes the numbers; its own numeric leaves (a threshold) are no metric.
+  const isMetric = (name: string): boolean => !name.startsWith('definitions.');
+  const metricNames = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].filter(isMetric).sort();
+  const metrics: DiffResult['metrics'] = metricNames
     .map((name) => {
       const o = a.metrics[name] ?? null;
       const n = b.metrics[name] ?? null;
-      return { name, old: o, new: n, delta: o !== null && n !== null ? n - o : null };
+      const tablePath = name.split('.').slice(0, -1).join('.');
+      if (o !== null && n !== null && !sameDefinition(definitionOf(defsA, name, tablePath), definitionOf(defsB, name, tablePath))) {
+        return { name, old: o, new: n, delta: null, improvement: null, note: 'definition differs between the runs; not compared' };
+      }
+      const delta = o !== null && n !== null ? n - o : null;
+      return { name, old: o, new: n, delta, improvement: delta === null ? null : improvementOf(name, delta) };
     })
     .filter((m) => m.old !== m.new);
+  const definitions = Object.entries(flatten(defsA ?? {}))
+    .concat(Object.entries(flatten(defsB ?? {})))
+    .map(([name]) => name)
+    .filter((name, i, all) => all.indexOf(name) === i)
+    .map((name) => ({ name, old: flatten(defsA ?? {})[name] ?? null, new: flatten(defsB ?? {})[name] ?? null }))
+    .filter((d) => JSON.stringify(d.old) !== JSON.stringify(d.new));
   const stageNames = [...new Set([...sa.order, ...sb.order])];
   const stages: DiffResult['stages'] = stageNames.map((name) => {
     const x = sa.stages[name];
@@ -189,22 +225,60 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
     if (x.key === y.key) return { name, change: x.cached && y.cached ? 'cached-in-both' : 'same-key', keyA: x.key, keyB: y.key, reason: y.cached ? [] : y.reason };
     return { name, change: 'rerun', keyA: x.key, keyB: y.key, reason: y.reason };
   });
-  return { a: a.runId, b: b.runId, params, metrics, stages };
+  return { a: a.runId, b: b.runId, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
+}
+
+function signedDelta(m: DiffResult['metrics'][number]): string {
+  if (m.note) return ` (${m.note})`;
+  if (m.delta === null || m.improvement === null) return '';
+  const verdict = m.improvement > 0 ? 'better' : m.improvement < 0 ? 'worse' : 'same';
+  return ` (${m.delta >= 0 ? '+' : ''}${m.delta.toPrecision(4)}, ${verdict})`;
+}
+
+function metricValue(v: number | null): string {
+  return v === null ? '—' : Number.isInteger(v) ? String(v) : v.toPrecision(6);
 }
 
 export function formatDiff(d: DiffResult): string {
-  const lines = [`diff ${d.a} → ${d.b}`, '', 'params:'];
+  const lines = [`diff ${d.a} → ${d.b}${d.pipelineA !== d.pipelineB ? `  (pipelines ${d.pipelineA} → ${d.pipelineB})` : ''}`, '', 'params:'];
   if (d.params.length === 0) lines.push('  (no differences)');
   for (const p of d.params) lines.push(`  ${p.name}: ${valueText(p.old ?? undefined)} → ${valueText(p.new ?? undefined)}`);
   lines.push('', 'metrics:');
   if (d.metrics.length === 0) lines.push('  (no differences)');
-  for (const m of d.metrics) lines.push(`  ${m.name}: ${m.old ?? '—'} → ${m.new ?? '—'}${m.delta !== null ? ` (${m.delta >= 0 ? '+' : ''}${m.delta.toPrecision(4)})` : ''}`);
+  for (const m of d.metrics) lines.push(`  ${m.name}: ${metricValue(m.old)} → ${metricValue(m.new)}${signedDelta(m)}`);
+  if (d.definitions.length > 0) {
+    lines.push('', 'metric definitions that differ:');
+    for (const x of d.definitions) lines.push(`  ${x.name}: ${valueText(x.old ?? undefined)} → ${valueText(x.new ?? undefined)}`);
+  }
   lines.push('', 'stages:');
   for (const s of d.stages) {
-    const what = s.change === 'rerun' ? `re-ran: ${s.reason.join('; ') || 'key changed'}` : s.change === 'cached-in-both' ? 'cached in both' : s.change === 'same-key' ? 'same key (same outputs)' : s.change;
+    const what =
+      s.change === 'rerun'
+        ? `re-ran: ${s.reason.join('; ') || 'key changed'}`
+        : s.change === 'cached-in-both'
+          ? 'cached in both'
+          : s.change === 'same-key'
+            ? s.reason.length === 0
+              ? 'unchanged (B reused the same result)'
+              : `same key, computed again in B: ${s.reason.join('; ')}`
+            : s.change === 'only-in-a'
+              ? 'only in A'
+              : 'only in B';
     lines.push(`  ${s.name}: ${what}`);
   }
+  lines.push('', 'per case:');
+  lines.push(formatCaseComparison(d.cases).trimEnd());
   return lines.join('\n') + '\n';
+}
+
+/** Writes `flow diff --html`'s page (temp + rename); the default file is runs/<pipeline of B>/diff-<A>-<B>.html. */
+export function writeDiffHtml(d: DiffResult, file: string): string {
+  writeFileAtomic(file, renderDiffHtml(d, d.runDirA, d.runDirB));
+  return file;
+}
+
+export function defaultDiffHtmlPath(d: DiffResult): string {
+  return path.join(path.dirname(d.runDirB), `diff-${d.a}-${d.b}.html`);
 }
 
 export interface GcResult {

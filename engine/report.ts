@@ -13,11 +13,11 @@ const MAX_CSV_ROWS = 300;
 const MAX_TEXT_BYTES = 200_000;
 const MAX_IMAGE_BYTES = 4_000_000;
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function formatNumber(value: number): string {
+export function formatNumber(value: number): string {
   if (Number.isInteger(value)) return String(value);
   const abs = Math.abs(value);
   return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? value.toExponential(3) : value.toFixed(4);
@@ -85,6 +85,15 @@ function csvTable(text: string): string {
     .join('')}</tbody></table></div>${more}`;
 }
 
+const IMAGE_MIME: Record<string, string> = { '.png': 'image/png', '.gif': 'image/gif', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.svg': 'image/svg+xml' };
+
+/** A `data:` URI of an image file (PNG, JPEG, GIF, SVG), or null when it is no image or too large to embed. */
+export function imageDataUri(file: string): string | null {
+  const mime = IMAGE_MIME[path.extname(file).toLowerCase()];
+  if (mime === undefined || fs.statSync(file).size > MAX_IMAGE_BYTES) return null;
+  return `data:${mime};base64,${fs.readFileSync(file).toString('base64')}`;
+}
+
 function embedFile(file: string, title: string): string | null {
   const ext = path.extname(file).toLowerCase();
   const size = fs.statSync(file).size;
@@ -94,11 +103,8 @@ function embedFile(file: string, title: string): string | null {
     const svg = fs.readFileSync(file, 'utf8').replace(/<\?xml[^>]*\?>/, '').replace(/<!DOCTYPE[^>]*>/i, '');
     return `<figure class="chart">${svg}${caption}</figure>`;
   }
-  if ((ext === '.png' || ext === '.jpg' || ext === '.jpeg' || ext === '.gif') && size <= MAX_IMAGE_BYTES) {
-    const mime = ext === '.png' ? 'image/png' : ext === '.gif' ? 'image/gif' : 'image/jpeg';
-    const data = fs.readFileSync(file).toString('base64');
-    return `<figure class="picture"><img alt="${escapeHtml(title)}" src="data:${mime};base64,${data}">${caption}</figure>`;
-  }
+  const uri = ext === '.svg' ? null : imageDataUri(file);
+  if (uri !== null) return `<figure class="picture"><img alt="${escapeHtml(title)}" src="${uri}">${caption}</figure>`;
   if (ext === '.csv' && size <= MAX_TEXT_BYTES) return `<h4>${escapeHtml(title)}</h4>${csvTable(fs.readFileSync(file, 'utf8'))}`;
   if ((ext === '.json' || ext === '.txt' || ext === '.md') && size <= MAX_TEXT_BYTES) {
     return `<details><summary>${escapeHtml(title)}</summary><pre>${escapeHtml(fs.readFileSync(file, 'utf8'))}</pre></details>`;
@@ -173,7 +179,7 @@ function timelineSection(state: RunState): string {
   return `<table class="timeline" id="timeline"><thead><tr><th>stage</th><th>status</th><th>time</th><th>timeline</th><th>why it ran</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-const STYLE = `
+export const REPORT_STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
 header{background:#1d2330;color:#fff;padding:18px 28px}header h1{margin:0 0 4px;font-size:22px}
 header .sub{opacity:.8}main{padding:8px 28px 40px;max-width:1400px}
@@ -206,7 +212,7 @@ export function renderRunReport(runDir: string): string {
   const artifacts = reportReferences(config).map((ref) => artifactSection(runDir, ref)).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(state.pipeline)} · ${escapeHtml(state.runId)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(state.pipeline)} · ${escapeHtml(state.runId)}</title><style>${REPORT_STYLE}</style></head>
 <body><header><h1>${escapeHtml(state.pipeline)} <span class="sub">run ${escapeHtml(state.runId)}</span></h1>
 <div class="sub">status <b class="status-${escapeHtml(state.status)}">${escapeHtml(state.status)}</b> · started ${escapeHtml(state.started)} · ${escapeHtml(
     total,
