@@ -42,7 +42,9 @@ const COMMAND_HELP: Record<string, string> = {
   checkpoint. RUN defaults to the latest run of any pipeline.
 `,
   runs: `usage: flow runs [PIPELINE] [--json] [--runs DIR]
-  Lists runs, oldest first: id, status, start, duration, the params that differ between them, key metrics.
+  Lists runs, oldest first: id, status (with the stage a failed or interrupted run stopped at), start,
+  duration, the params that differ between them, key metrics (dice, hd95, iou, loss, ...; at most six).
+  Long values are shortened in the middle; --json gives every param and metric in full.
 `,
   show: `usage: flow show RUN [--json] [--runs DIR]
   Shows one run: config summary, stage states (cached or why it ran, durations), metrics, file locations.

@@ -12,6 +12,10 @@ export interface RunSummary {
   pipeline: string;
   runDir: string;
   status: string;
+  /** The stage that failed or was interrupted (null for a finished or running run). */
+  stoppedAt: string | null;
+  /** That stage's error message, if any. */
+  error: string | null;
   started: string;
   durationMs: number | null;
   params: Record<string, JsonValue>;
@@ -34,13 +38,31 @@ function numericLeaves(value: JsonValue | undefined): Record<string, number> {
   return result;
 }
 
-const KEY_METRIC = /(^|\.)(dice|iou|hd95|mean|loss|accuracy|sensitivity|specificity)(\.|$|_)/i;
+/** Metric kinds worth a column in `flow runs`, in column order. */
+const KEY_METRIC_KINDS = ['dice', 'hd95', 'iou', 'loss', 'accuracy', 'error', 'sensitivity', 'specificity'];
 
-/** The metrics worth a column: the well-known names (dice, iou, mean.*, ...), at most six. */
-export function keyMetrics(metrics: Record<string, number>): string[] {
-  const names = Object.keys(metrics);
-  const preferred = names.filter((n) => KEY_METRIC.test(n) && !/per[_-]?sample|\.\d+\./.test(n));
-  return (preferred.length > 0 ? preferred : names).slice(0, 6);
+function metricKind(name: string): number {
+  const leaf = name.split('.').at(-1)!.toLowerCase();
+  // `dice`, `WT_dice`, `val_loss`: the kind is the name or its last `_` part (not `global_dice`'s pooled Dice).
+  return KEY_METRIC_KINDS.findIndex((k) => leaf === k || (leaf.endsWith(`_${k}`) && !leaf.endsWith(`global_${k}`)));
+}
+
+/**
+ * The metrics worth a column, at most `max`: top-level names of a well-known kind (dice, hd95, iou, loss, ...;
+ * with a group prefix such as `WT_dice` too), ordered by kind; nested ones (`regions.car.mean.dice`, which
+ * repeat the top-level numbers) only when no top-level name qualifies; else the first names.
+ */
+export function keyMetrics(metrics: Record<string, number>, max = 6): string[] {
+  const names = Object.keys(metrics).filter((n) => !n.startsWith('definitions.'));
+  const byKind = (list: string[]): string[] =>
+    list
+      .map((n, i) => ({ n, i, kind: metricKind(n) }))
+      .filter((x) => x.kind >= 0)
+      .sort((x, y) => x.kind - y.kind || x.i - y.i)
+      .map((x) => x.n);
+  const topLevel = byKind(names.filter((n) => !n.includes('.')));
+  const chosen = topLevel.length > 0 ? topLevel : byKind(names.filter((n) => !/per[_-]?(case|sample)|\.\d+\./.test(n)));
+  return (chosen.length > 0 ? chosen : names).slice(0, max);
 }
 
 async function readParams(runDir: string): Promise<JsonObject> {
@@ -55,10 +77,13 @@ async function readParams(runDir: string): Promise<JsonObject> {
 export async function summarizeRun(runDir: string): Promise<RunSummary> {
   const state = readRunState(runDir);
   if (!state) throw new Error(`${runDir}: no state.json; not a run folder`);
-  const metrics = numericLeaves(readJsonIfExists<JsonValue>(path.join(runDir, 'metrics.json')));
+  // The definitions block's numbers (a threshold) describe the metrics; they are no metric themselves.
+  const metrics = Object.fromEntries(Object.entries(numericLeaves(readJsonIfExists<JsonValue>(path.join(runDir, 'metrics.json')))).filter(([k]) => !k.startsWith('definitions.')));
   const started = state.started;
   const durationMs = state.ended ? Date.parse(state.ended) - Date.parse(started) : null;
-  return { runId: state.runId, pipeline: state.pipeline, runDir, status: state.status, started, durationMs, params: flatten(await readParams(runDir)), metrics };
+  const stopped = state.status === 'failed' || state.status === 'interrupted' ? state.order.find((n) => state.stages[n]?.status === state.status) ?? null : null;
+  const error = stopped ? state.stages[stopped]?.error ?? null : null;
+  return { runId: state.runId, pipeline: state.pipeline, runDir, status: state.status, stoppedAt: stopped, error, started, durationMs, params: flatten(await readParams(runDir)), metrics };
 }
 
 function valueText(v: JsonValue | undefined): string {
@@ -86,21 +111,39 @@ export async function listRunSummaries(runsDir: string, pipeline?: string): Prom
   return Promise.all(runs.map((r) => summarizeRun(r.runDir)));
 }
 
+/** A cell no wider than `max` characters: long values keep their start and end (paths differ at the end). */
+export function clip(text: string, max = 28): string {
+  if (text.length <= max) return text;
+  const head = Math.ceil((max - 1) / 2);
+  return `${text.slice(0, head)}…${text.slice(text.length - (max - 1 - head))}`;
+}
+
+function metricCell(v: number | undefined): string {
+  if (v === undefined) return '—';
+  return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(4);
+}
+
 export function formatRunsTable(runs: RunSummary[]): string {
   if (runs.length === 0) return 'no runs\n';
   const params = differingParams(runs);
   const metrics = keyMetrics(Object.assign({}, ...runs.map((r) => r.metrics)) as Record<string, number>);
-  const header = ['id', 'pipeline', 'status', 'started', 'duration', ...params, ...metrics];
+  const header = ['id', 'pipeline', 'status', 'started', 'duration', ...params.map((p) => clip(p)), ...metrics.map((m) => clip(m))];
   const rows = runs.map((r) => [
     r.runId,
     r.pipeline,
-    r.status,
+    r.stoppedAt ? `${r.status} at ${r.stoppedAt}` : r.status,
     r.started.replace('T', ' ').slice(0, 19),
-    duration(r.durationMs),
-    ...params.map((p) => valueText(r.params[p])),
-    ...metrics.map((m) => (r.metrics[m] === undefined ? '—' : r.metrics[m]!.toPrecision(4))),
+    r.status === 'running' ? 'running' : duration(r.durationMs),
+    ...params.map((p) => clip(valueText(r.params[p]))),
+    ...metrics.map((m) => metricCell(r.metrics[m])),
   ]);
-  return table(header, rows);
+  const notes: string[] = [];
+  if (params.length === 0 && runs.length > 1) notes.push('(all runs have the same params)');
+  const failed = runs.filter((r) => r.error !== null);
+  for (const r of failed) notes.push(`${r.runId}: ${r.stoppedAt} failed: ${clip(r.error!.split('\n')[0]!, 160)}`);
+  const resumable = runs.filter((r) => r.status === 'interrupted' || (r.status === 'failed' && r.error === null));
+  if (resumable.length > 0) notes.push(`continue a stopped run with: flow resume ${resumable.at(-1)!.runId}`);
+  return table(header, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
 }
 
 export interface ShowResult {
