@@ -1,7 +1,11 @@
-// The BraTS DatasetAdapter: replays preprocess.brats (slices2d) on one record for predict, and maps
-// predictions back to the patient's own grid, label values and NIfTI geometry.
+// Everything BraTS-specific about records: how one ingest patient becomes a tf.train.Example (used by
+// tfrecord.write) and the DatasetAdapter that replays preprocess.brats (slices2d) on one record for predict
+// and maps predictions back to the patient's own grid, label values and NIfTI geometry.
+import path from 'node:path';
 import type { JsonObject, JsonValue } from '../../engine/stage.js';
-import type { Feature } from '../tfrecord/example.js';
+import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../tfrecord/example.js';
+import type { FeatureSpec } from '../tfrecord/spec.js';
+import { readNifti } from '../nifti/read.js';
 import { writeNifti } from '../nifti/write.js';
 import {
   argmaxClasses,
@@ -17,6 +21,86 @@ import {
   type LabelRemap,
 } from '../preprocess/brats.js';
 import type { DatasetAdapter, LabelMap, PreparedCase, RgbImage } from './adapter.js';
+
+/** An ingest index patient (docs/contracts.md). */
+export interface BratsIndexSample {
+  id: string;
+  group: string;
+  subset: string;
+  images: Record<string, string>;
+  label: string | null;
+}
+
+function sameDims(a: number[], b: number[]): boolean {
+  return a.length >= 3 && b.length >= 3 && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+}
+
+/**
+ * One ingest patient as Example features (docs/contracts.md "BraTS features"): the `modalities` volumes as
+ * float32 `[M][Z][Y][X]`, geometry from the first modality, and the seg as uint8 in its original label values
+ * (absent for Validation patients). Errors name the patient and the file.
+ */
+export async function encodeBratsSample(root: string, sample: BratsIndexSample, modalities: string[]): Promise<Features> {
+  const volumes = [];
+  for (const m of modalities) {
+    const rel = sample.images[m];
+    if (typeof rel !== 'string') throw new Error(`sample '${sample.id}': modality ${m} is missing from the index; re-run brats.ingest`);
+    volumes.push(await readNifti(path.resolve(root, rel)));
+  }
+  const first = volumes[0]!;
+  const [X, Y, Z] = first.dims as [number, number, number];
+  const voxels = X * Y * Z;
+  for (const v of volumes) {
+    if (!sameDims(v.dims, first.dims) || v.data.length < voxels) {
+      throw new Error(`sample '${sample.id}': ${v.file} is ${v.dims.slice(0, 3).join('x')} but ${first.file} is ${first.dims.slice(0, 3).join('x')}; modalities must match`);
+    }
+  }
+  // [M][Z][Y][X], x fastest: NIfTI already stores x fastest, so each modality is one contiguous block.
+  const data = new Float32Array(voxels * volumes.length);
+  volumes.forEach((v, i) => data.set(v.data.subarray(0, voxels), i * voxels));
+  const features: Features = {
+    id: bytesFeature(sample.id),
+    group: bytesFeature(sample.group),
+    subset: bytesFeature(sample.subset),
+    'volume/shape': int64Feature([X, Y, Z]),
+    'volume/modalities': bytesFeature(modalities),
+    'volume/data': bytesFeature(new Uint8Array(data.buffer)),
+    'volume/spacing': floatFeature(first.spacing.slice(0, 3)),
+    'volume/affine': floatFeature(first.affine),
+  };
+  if (sample.label !== null && sample.label !== undefined) {
+    const seg = await readNifti(path.resolve(root, sample.label));
+    if (!sameDims(seg.dims, first.dims)) {
+      throw new Error(`sample '${sample.id}': label ${seg.file} is ${seg.dims.slice(0, 3).join('x')} but ${first.file} is ${X}x${Y}x${Z}`);
+    }
+    const labels = new Uint8Array(voxels);
+    for (let i = 0; i < voxels; i++) {
+      const value = seg.data[i]!;
+      if (!Number.isInteger(value) || value < 0 || value > 255) {
+        throw new Error(`sample '${sample.id}': label ${seg.file} holds ${value} at voxel ${i}; labels must be integers 0..255`);
+      }
+      labels[i] = value;
+    }
+    features['label/data'] = bytesFeature(labels);
+  }
+  return features;
+}
+
+/** The BraTS features of tfrecord.write's spec.json; `label/data` is optional when any patient has no seg. */
+export function bratsFeatureSpec(modalities: number, anyUnlabelled: boolean): Record<string, FeatureSpec> {
+  const utf8: FeatureSpec = { type: 'bytes', shape: [1], encoding: 'utf8' };
+  return {
+    id: utf8,
+    group: utf8,
+    subset: utf8,
+    'volume/shape': { type: 'int64', shape: [3] },
+    'volume/modalities': { type: 'bytes', shape: [modalities], encoding: 'utf8' },
+    'volume/data': { type: 'bytes', shape: [1], dtype: 'float32', encoding: 'raw-le' },
+    'volume/spacing': { type: 'float', shape: [3] },
+    'volume/affine': { type: 'float', shape: [16] },
+    'label/data': { type: 'bytes', shape: [1], dtype: 'uint8', encoding: 'raw-le', ...(anyUnlabelled ? { optional: true } : {}) },
+  };
+}
 
 interface BratsTransform {
   mode: 'slices2d' | 'patches3d';

@@ -1,8 +1,7 @@
 // Everything Carvana-specific about records: how one ingest sample becomes a tf.train.Example, how an
 // Example is read back (for preprocess.2d), and the DatasetAdapter predict uses to feed the model exactly
 // as training did and to turn its output into 0/255 PNG masks at the original size.
-// (stages/tfrecord-write/convert.ts currently builds the same features itself; encodeCarvanaSample is the
-// shared form for tests and tools, and is checked against it in test/carvana/preprocess.test.ts.)
+// tfrecord.write (stages/tfrecord-write/convert.ts) builds its Carvana records and spec with these.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject } from '../../engine/stage.js';
@@ -28,33 +27,53 @@ export interface CarvanaIndexSample {
   label: string;
 }
 
-/** The Carvana features of tfrecord.write's spec.json. */
-export const carvanaFeatureSpec: Record<string, FeatureSpec> = {
-  id: { type: 'bytes', shape: [1], encoding: 'utf8' },
-  group: { type: 'bytes', shape: [1], encoding: 'utf8' },
-  'image/encoded': { type: 'bytes', shape: [1], encoding: 'jpeg' },
-  'image/format': { type: 'bytes', shape: [1], encoding: 'utf8' },
-  'image/height': { type: 'int64', shape: [1] },
-  'image/width': { type: 'int64', shape: [1] },
-  'mask/encoded': { type: 'bytes', shape: [1], encoding: 'png' },
-  'mask/height': { type: 'int64', shape: [1] },
-  'mask/width': { type: 'int64', shape: [1] },
-};
+/**
+ * The Carvana features of tfrecord.write's spec.json. `imageEncoding` is the format of every photo, or
+ * undefined when the set mixes JPEG and PNG (the spec then names no single encoding).
+ */
+export function carvanaFeatureSpec(imageEncoding: 'jpeg' | 'png' | undefined): Record<string, FeatureSpec> {
+  return {
+    id: { type: 'bytes', shape: [1], encoding: 'utf8' },
+    group: { type: 'bytes', shape: [1], encoding: 'utf8' },
+    'image/encoded': imageEncoding ? { type: 'bytes', shape: [1], encoding: imageEncoding } : { type: 'bytes', shape: [1] },
+    'image/format': { type: 'bytes', shape: [1], encoding: 'utf8' },
+    'image/height': { type: 'int64', shape: [1] },
+    'image/width': { type: 'int64', shape: [1] },
+    'mask/encoded': { type: 'bytes', shape: [1], encoding: 'png' },
+    'mask/height': { type: 'int64', shape: [1] },
+    'mask/width': { type: 'int64', shape: [1] },
+  };
+}
 
 /**
  * One ingest sample as Example features: the original photo bytes untouched, the mask normalised to a
- * 1-channel 0/255 PNG (Kaggle GIF palettes expanded, JPEG-saved masks thresholded).
+ * 1-channel 0/255 PNG (Kaggle GIF palettes expanded, JPEG-saved masks thresholded, which `warn` is told).
+ * Errors name the sample and the file.
  */
-export async function encodeCarvanaSample(root: string, sample: CarvanaIndexSample): Promise<Features> {
-  const imageFile = path.join(root, sample.image);
-  const maskFile = path.join(root, sample.label);
-  const imageBytes = await fs.promises.readFile(imageFile);
-  const info = await readImageInfo(imageBytes, imageFile);
-  if (info.format !== 'jpeg' && info.format !== 'png') throw new Error(`${imageFile}: photo is ${info.format}, expected JPEG or PNG`);
-  const { mask } = await decodeMask(maskFile, { label: maskFile });
-  if (mask.width !== info.width || mask.height !== info.height) {
-    throw new Error(`${maskFile}: mask is ${mask.width}x${mask.height} but ${imageFile} is ${info.width}x${info.height}; re-run carvana.ingest`);
+export async function encodeCarvanaSample(
+  root: string,
+  sample: CarvanaIndexSample,
+  options: { warn?: (message: string) => void } = {},
+): Promise<Features> {
+  const imageFile = path.resolve(root, sample.image);
+  const maskFile = path.resolve(root, sample.label);
+  let imageBytes: Uint8Array;
+  try {
+    imageBytes = await fs.promises.readFile(imageFile);
+  } catch (err) {
+    throw new Error(`sample '${sample.id}': cannot read ${imageFile} (${(err as Error).message}); re-run the ingest stage if the raw data changed`);
   }
+  const info = await readImageInfo(imageBytes, imageFile);
+  if (info.format !== 'jpeg' && info.format !== 'png') {
+    throw new Error(`sample '${sample.id}': ${imageFile} is ${info.format}; image/encoded must be JPEG or PNG`);
+  }
+  const { mask, nonBinary } = await decodeMask(maskFile, { label: maskFile });
+  if (mask.width !== info.width || mask.height !== info.height) {
+    throw new Error(
+      `sample '${sample.id}': mask ${maskFile} is ${mask.width}x${mask.height} but image ${imageFile} is ${info.width}x${info.height}; re-run the ingest stage`,
+    );
+  }
+  if (nonBinary > 0) options.warn?.(`${maskFile}: ${nonBinary} pixels were neither 0 nor 255 (a mask re-saved as JPEG?); thresholded at 128`);
   return {
     id: bytesFeature(sample.id),
     group: bytesFeature(sample.group),
