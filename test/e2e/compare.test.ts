@@ -1,0 +1,149 @@
+// Comparing two real runs of the Carvana pipeline (small overrides: 32 px, 4 filters, 2 epochs), the second
+// with a different learning rate: `flow diff --json` names the changed param, the metric deltas, the stages
+// that re-ran and the per-case changes; `--html` writes a page with both runs' panels of the most-changed
+// cases; `flow runs` lists both with the differing param and key metrics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { makeTempDir, repoRoot } from '../helpers/paths.js';
+
+const SMALL = ['--set', 'train.epochs=2', '--set', 'train.input_size=[32,32]', '--set', 'train.filters=4'];
+
+/** The CLI from dist/ when the tests run compiled, else from source through tsx. */
+function cliArgv(): string[] {
+  if (fileURLToPath(import.meta.url).endsWith('.js')) return [path.join(repoRoot, 'dist', 'engine', 'cli-entry.js')];
+  return ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, path.join(repoRoot, 'engine', 'cli-entry.ts')];
+}
+
+function flow(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface DiffJson {
+  a: string;
+  b: string;
+  params: { name: string; old: unknown; new: unknown }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null }[];
+  stages: { name: string; change: string; reason: string[] }[];
+  cases: {
+    tables: {
+      path: string;
+      group: string;
+      metrics: string[];
+      better: number;
+      worse: number;
+      same: number;
+      cases: { id: string; metric: string; improvement: number; verdict: string; changes: Record<string, { old: number; new: number; delta: number; improvement: number }> }[];
+    }[];
+  };
+}
+
+test('flow diff of two real carvana runs: changed param, metric deltas, re-run stages, per-case changes, --html with both runs\' panels', { timeout: 240_000 }, async () => {
+  const dir = makeTempDir('flow-e2e-compare-');
+  const env = { FLOW_CACHE: path.join(dir, 'cache'), FLOW_RUNS: path.join(dir, 'runs') };
+  const first = await flow(['run', 'pipelines/carvana.yaml', ...SMALL], env);
+  assert.equal(first.code, 0, first.stderr);
+  const second = await flow(['run', 'pipelines/carvana.yaml', ...SMALL, '--set', 'train.lr=0.02'], env);
+  assert.equal(second.code, 0, second.stderr);
+  const runIds = fs.readdirSync(path.join(dir, 'runs', 'carvana')).sort();
+  assert.equal(runIds.length, 2);
+  const [idA, idB] = runIds as [string, string];
+
+  const diffRun = await flow(['diff', idA, idB, '--json'], env);
+  assert.equal(diffRun.code, 0, diffRun.stderr);
+  const diff = JSON.parse(diffRun.stdout) as DiffJson;
+  assert.deepEqual(diff.params, [{ name: 'train.lr', old: 0.003, new: 0.02 }]);
+
+  const dice = diff.metrics.find((m) => m.name === 'dice');
+  assert.ok(dice && dice.old !== null && dice.new !== null, 'the headline dice is compared');
+  assert.ok(Math.abs(dice.delta! - (dice.new! - dice.old!)) < 1e-12);
+  assert.equal(dice.improvement, dice.delta, 'dice: higher is better');
+  const hd95 = diff.metrics.find((m) => m.name === 'hd95');
+  if (hd95 && hd95.delta !== null) assert.equal(hd95.improvement, -hd95.delta, 'hd95: lower is better, so the sign flips');
+  assert.ok(!diff.metrics.some((m) => m.name.startsWith('definitions.')), 'definition numbers are no metric');
+
+  const change = Object.fromEntries(diff.stages.map((s) => [s.name, s.change]));
+  for (const stage of ['ingest', 'records', 'dataset', 'preprocess', 'model']) assert.equal(change[stage], 'same-key', `${stage} reused`);
+  for (const stage of ['hparams', 'train', 'predict', 'evaluate']) assert.equal(change[stage], 'rerun', `${stage} re-ran`);
+  assert.match(diff.stages.find((s) => s.name === 'hparams')!.reason.join(' '), /lr/);
+
+  assert.equal(diff.cases.tables.length, 1);
+  const table = diff.cases.tables[0]!;
+  assert.equal(table.path, 'regions.car.per_case');
+  assert.equal(table.group, 'car');
+  assert.equal(table.metrics[0], 'dice', 'ranked by dice');
+  assert.ok(table.metrics.includes('hd95'));
+  assert.ok(!table.metrics.includes('tp'), 'confusion counts have no definition and are not ranked');
+  assert.equal(table.cases.length, 20);
+  assert.equal(table.better + table.worse + table.same, 20);
+  // Cross-check the per-case deltas against both runs' own metrics.json.
+  const perCase = (id: string): Map<string, { dice: number; hd95: number }> => {
+    const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'carvana', id, 'metrics.json'), 'utf8')) as { regions: { car: { per_case: { id: string; dice: number; hd95: number }[] } } };
+    return new Map(metrics.regions.car.per_case.map((c) => [c.id, c]));
+  };
+  const casesA = perCase(idA);
+  const casesB = perCase(idB);
+  for (const c of table.cases) {
+    assert.equal(c.changes.dice!.old, casesA.get(c.id)!.dice);
+    assert.equal(c.changes.dice!.new, casesB.get(c.id)!.dice);
+    assert.equal(c.changes.hd95!.improvement, casesA.get(c.id)!.hd95 - casesB.get(c.id)!.hd95);
+    assert.equal(c.verdict, c.improvement > 1e-12 ? 'better' : c.improvement < -1e-12 ? 'worse' : 'same');
+  }
+  const magnitudes = table.cases.map((c) => Math.abs(c.improvement));
+  assert.deepEqual(magnitudes, [...magnitudes].sort((x, y) => y - x), 'most-changed case first');
+  assert.ok(magnitudes[0]! > 0, 'a different learning rate changes some case');
+
+  // Text form: the changed param, the verdicts, the per-case section.
+  const text = await flow(['diff', idA, idB], env);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /train\.lr: 0\.003 → 0\.02/);
+  assert.match(text.stdout, /car \(regions\.car\.per_case\): \d+ better, \d+ worse/);
+  assert.match(text.stdout, new RegExp(`${table.cases[0]!.id}\\s+dice `));
+
+  // --html with an explicit file, and the default file beside the runs.
+  const page = path.join(dir, 'compare.html');
+  const html = await flow(['diff', idA, idB, '--html', page], env);
+  assert.equal(html.code, 0, html.stderr);
+  assert.match(html.stderr, /wrote .*compare\.html/);
+  const doc = fs.readFileSync(page, 'utf8');
+  assert.match(doc, /train\.lr/);
+  assert.ok(!/(src|href)="https?:/.test(doc), 'self-contained');
+  const blocks = [...doc.matchAll(/<div class="case-pictures" data-case="([^"]+)">([\s\S]*?)(?=<div class="case-pictures"|<\/section>)/g)];
+  assert.ok(blocks.length >= 1 && blocks.length <= 6, `1..6 side-by-side cases, got ${blocks.length}`);
+  const panels = fs.readdirSync(path.join(dir, 'runs', 'carvana', idA, 'stages', 'predict', 'panels'));
+  const ranked = table.cases.map((c) => c.id).filter((id) => panels.some((p) => p.includes(id)));
+  assert.deepEqual(
+    blocks.map((b) => b[1]),
+    ranked.slice(0, blocks.length),
+    'the most-changed cases that have panels, in order',
+  );
+  for (const [, id, body] of blocks) {
+    const images = [...body!.matchAll(/<figure data-run="([^"]+)"><img alt="[^"]*" src="data:image\/png;base64,([A-Za-z0-9+/=]+)"/g)];
+    assert.deepEqual(images.map((m) => m[1]), [idA, idB], `${id}: A's and B's panel side by side`);
+    const panelA = fs.readFileSync(path.join(dir, 'runs', 'carvana', idA, 'stages', 'predict', 'panels', panels.find((p) => p.includes(id!))!));
+    assert.equal(images[0]![2], panelA.toString('base64'), `${id}: A's own panel file`);
+  }
+  const byDefault = await flow(['diff', idA, idB, '--html'], env);
+  assert.equal(byDefault.code, 0, byDefault.stderr);
+  assert.ok(fs.existsSync(path.join(dir, 'runs', 'carvana', `diff-${idA}-${idB}.html`)));
+
+  // flow runs: both runs, the differing param as a column, key metrics, and the html file is no run.
+  const runs = await flow(['runs'], env);
+  assert.equal(runs.code, 0, runs.stderr);
+  const lines = runs.stdout.trimEnd().split('\n');
+  assert.match(lines[0]!, /^id\s+pipeline\s+status\s+started\s+duration\s+train\.lr\s+dice\s+hd95\s+iou/);
+  assert.equal(lines.length, 4, runs.stdout);
+  assert.match(lines[2]!, new RegExp(`^${idA}\\s+carvana\\s+done\\s.*\\s0\\.003\\s+${dice.old!.toFixed(4)}\\s`));
+  assert.match(lines[3]!, new RegExp(`^${idB}\\s+carvana\\s+done\\s.*\\s0\\.02\\s+${dice.new!.toFixed(4)}\\s`));
+});
