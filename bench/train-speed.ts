@@ -3,13 +3,14 @@
 // beside the pure-JS cpu backend for a few steps, with PyTorch's CPU figures measured on this machine class
 // as the reference (2 threads: 100 / 24 / 4.2 images/s; 1 thread: 66 / 16 / 3.0).
 // Each (backend, size) runs in its own child process so peak RSS is that configuration's alone.
-// Run: node --import tsx bench/train-speed.ts [--sizes 64,128,256] [--cpu-sizes 64] [--steps N]
+// Run: node --import tsx bench/train-speed.ts [--quick] [--sizes 64,128,256] [--cpu-sizes 64] [--steps N]
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { initBackend, getTf, type BackendName, type BackendPreference } from '../lib/tf/backend.js';
 import { buildUNet2d } from '../lib/tf/unet.js';
 import { Rng } from '../lib/rng.js';
+import { isMainModule, machineLine, printTables, quickFromArgv, type BenchOptions, type BenchTable } from './table.js';
 
 const BATCH = 8;
 /** wasm32 caps the heap at 4 GiB: a 256 px batch of 8 needs more during backprop, so it falls back to this. */
@@ -126,52 +127,77 @@ function fmt(value: number, digits = 2): string {
   return value >= 100 ? value.toFixed(0) : value.toFixed(digits);
 }
 
-async function main(): Promise<void> {
-  if (process.argv[2] === '--child') {
-    const [preference, size, steps, batch] = [process.argv[3] as BackendPreference, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6])];
-    process.stdout.write(`${JSON.stringify(await measure(preference, size, steps, batch))}\n`);
-    return;
-  }
-  const sizes = (argValue('--sizes') ?? '64,128,256').split(',').map(Number);
-  const cpuSizes = (argValue('--cpu-sizes') ?? '64').split(',').filter((s) => s !== '').map(Number);
-  const forcedSteps = argValue('--steps');
+export interface TrainSpeedOptions extends BenchOptions {
+  sizes?: number[];
+  /** Sizes also measured on the pure-JS cpu backend (slow: a step or two each). */
+  cpuSizes?: number[];
+  /** Timed steps per size (default: defaultSteps). */
+  steps?: number;
+}
+
+export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
+  const sizes = options.sizes ?? (options.quick ? [64] : [64, 128, 256]);
+  const cpuSizes = options.cpuSizes ?? [64];
   const picked = await initBackend('auto');
-  console.log(`backend picked: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s)); ${picked.reason}`);
-  console.log(`U-Net filters 16 depth 3 (16/32/64, bottleneck 128), batch ${BATCH}, Adam, BCE+Dice; images/s after one warm-up step (none on cpu)\n`);
   const rows: Measurement[] = [];
   const failures: string[] = [];
   const plan: [BackendName, number][] = sizes.map((size) => [picked.name, size]);
   if (picked.name !== 'cpu') for (const size of cpuSizes) plan.push(['cpu', size]);
   for (const [backend, size] of plan) {
-    const row = measureSize(backend, size, Number(forcedSteps ?? defaultSteps(backend, size)), failures);
+    const steps = options.steps ?? (options.quick ? Math.min(2, defaultSteps(backend, size)) : defaultSteps(backend, size));
+    const row = measureSize(backend, size, steps, failures);
     if (row !== null) rows.push(row);
-    console.error(`  measured ${backend} ${size}px`);
+    process.stderr.write(`  measured ${backend} ${size}px\n`);
   }
-  const header = ['backend', 'px', 'batch', 'steps', 'train img/s', 'vs PyTorch 2T', 'vs PyTorch 1T', 'infer img/s', 'peak RSS MiB'];
-  const table = rows.map((r) => [
-    `${r.backend} (${r.threads}T)`,
-    String(r.size),
-    String(r.batch),
-    String(r.trainSteps),
-    fmt(r.trainImagesPerSec),
-    PYTORCH_2T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_2T[r.size]!, 3)}x of ${PYTORCH_2T[r.size]}` : '-',
-    PYTORCH_1T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_1T[r.size]!, 3)}x of ${PYTORCH_1T[r.size]}` : '-',
-    fmt(r.inferImagesPerSec),
-    fmt(r.peakRssMiB, 0),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of table) console.log(line(row));
-  for (const failure of failures) console.log(`did not run: ${failure}`);
+  const notes = [
+    machineLine(),
+    `backend picked: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s)); ${picked.reason}`,
+    `U-Net filters 16 depth 3 (16/32/64, bottleneck 128), batch norm, batch ${BATCH}, Adam, BCE+Dice; images/s after one warm-up step (none on cpu); one child process per row (peak RSS is that row's alone)`,
+    'baselines: PyTorch on this CPU class (measured separately: 2 threads 100 / 24 / 4.2, 1 thread 66 / 16 / 3.0 img/s at 64 / 128 / 256 px; goal >= 0.5x the 2-thread figure) and the pure-JS cpu backend in the same run',
+  ];
+  for (const failure of failures) notes.push(`did not run: ${failure}`);
   for (const size of sizes) {
     const fast = rows.find((r) => r.size === size && r.backend === picked.name);
     const cpu = rows.find((r) => r.size === size && r.backend === 'cpu');
     if (fast && cpu && picked.name !== 'cpu') {
-      console.log(`${size}px: ${picked.name} trains ${fmt(fast.trainImagesPerSec / cpu.trainImagesPerSec, 1)}x faster than pure-JS cpu`);
+      notes.push(`${size}px: ${picked.name} trains ${fmt(fast.trainImagesPerSec / cpu.trainImagesPerSec, 1)}x faster than pure-JS cpu (same run)`);
     }
   }
+  return [
+    {
+      title: 'U-Net training / inference speed',
+      columns: ['backend', 'px', 'batch', 'steps', 'train img/s', 'vs PyTorch 2T', 'vs PyTorch 1T', 'infer img/s', 'peak RSS MiB'],
+      rows: rows.map((r) => [
+        `${r.backend} (${r.threads}T)`,
+        String(r.size),
+        String(r.batch),
+        String(r.trainSteps),
+        fmt(r.trainImagesPerSec),
+        PYTORCH_2T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_2T[r.size]!, 3)}x of ${PYTORCH_2T[r.size]}` : '-',
+        PYTORCH_1T[r.size] ? `${fmt(r.trainImagesPerSec / PYTORCH_1T[r.size]!, 3)}x of ${PYTORCH_1T[r.size]}` : '-',
+        fmt(r.inferImagesPerSec),
+        fmt(r.peakRssMiB, 0),
+      ]),
+      notes,
+    },
+  ];
 }
 
-await main();
+if (isMainModule(import.meta.url)) {
+  if (process.argv[2] === '--child') {
+    const [preference, size, steps, batch] = [process.argv[3] as BackendPreference, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6])];
+    process.stdout.write(`${JSON.stringify(await measure(preference, size, steps, batch))}\n`);
+  } else {
+    const sizes = argValue('--sizes')?.split(',').map(Number);
+    const cpuSizes = argValue('--cpu-sizes')?.split(',').filter((s) => s !== '').map(Number);
+    const steps = argValue('--steps');
+    printTables(
+      await run({
+        quick: quickFromArgv(),
+        ...(sizes ? { sizes } : {}),
+        ...(cpuSizes ? { cpuSizes } : {}),
+        ...(steps ? { steps: Number(steps) } : {}),
+      }),
+    );
+  }
+}
