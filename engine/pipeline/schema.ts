@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type KeywordDefinition, type SchemaValidateFunction, type ValidateFunction } from 'ajv';
 import type { StageCatalogEntry } from '../catalog.js';
 import type { JsonValue } from '../stage.js';
 import { q, type Diagnostic } from './diagnostics.js';
@@ -28,10 +28,41 @@ let pipelineCheck: ValidateFunction | undefined;
 const kindChecks = new WeakMap<object, ValidateFunction>();
 
 function ajv(): Ajv {
+  if (ajvInstance) return ajvInstance;
   // strict: false because kinds' schemas are written by many hands; verbose gives the data and parent schema to messages.
-  ajvInstance ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, validateFormats: false });
+  ajvInstance = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, validateFormats: false });
+  ajvInstance.addKeyword(divisibleByPowerOfTwo);
   return ajvInstance;
 }
+
+/**
+ * `"divisibleByPowerOfTwo": { "exponentFrom": "<sibling>" }` on an integer or a list of integers: each must be
+ * a multiple of 2^<sibling's value> (e.g. a size halved <sibling> times). A cross-field rule JSON Schema cannot
+ * state; defaults are applied before it runs, so an omitted sibling counts with its default. A sibling that
+ * is not a non-negative integer is left to its own schema to report.
+ */
+const checkDivisibleByPowerOfTwo: SchemaValidateFunction = (schema: { exponentFrom: string }, data: unknown, _parentSchema, cxt) => {
+  const exponent = (cxt?.parentData as Record<string, unknown> | undefined)?.[schema.exponentFrom];
+  if (typeof exponent !== 'number' || !Number.isInteger(exponent) || exponent < 0) return true;
+  const divisor = 2 ** exponent;
+  const values = Array.isArray(data) ? data : [data];
+  if (values.every((v) => typeof v !== 'number' || v % divisor === 0)) return true;
+  checkDivisibleByPowerOfTwo.errors = [
+    {
+      keyword: 'divisibleByPowerOfTwo',
+      message: `must be divisible by 2^${exponent} = ${divisor} (${schema.exponentFrom})`,
+      params: { exponentFrom: schema.exponentFrom, exponent, divisor },
+    },
+  ];
+  return false;
+};
+const divisibleByPowerOfTwo: KeywordDefinition = {
+  keyword: 'divisibleByPowerOfTwo',
+  type: ['integer', 'array'],
+  schemaType: 'object',
+  errors: true,
+  validate: checkDivisibleByPowerOfTwo,
+};
 
 export function pipelineValidator(): ValidateFunction {
   if (!pipelineCheck) {
@@ -108,6 +139,13 @@ export function checkAgainstSchema(validate: ValidateFunction, data: JsonValue, 
         const yamlWords: Record<string, string> = { object: 'map', array: 'list' };
         const expected = ([] as string[]).concat(error.params.type as string | string[]).map((t) => yamlWords[t] ?? t).join(' or ');
         push(rel, 'value', `${context.name(rel)} must be ${article(expected)}, got ${show(error.data)}`, describedHint(error));
+        break;
+      }
+      case 'divisibleByPowerOfTwo': {
+        const divisor = Number(error.params.divisor);
+        const values = new Set(([] as unknown[]).concat(error.data).filter((v): v is number => typeof v === 'number' && v % divisor !== 0));
+        const nearest = [...values].map((v) => `${v} → ${Math.max(divisor, Math.floor(v / divisor) * divisor)} or ${Math.ceil(v / divisor) * divisor}`);
+        push(rel, 'value', `${context.name(rel)} ${JSON.stringify(error.data).replaceAll(',', ', ')} ${error.message ?? 'is invalid'}`, `nearest multiples of ${divisor}: ${nearest.join('; ')}`);
         break;
       }
       case 'enum': {

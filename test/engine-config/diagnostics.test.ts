@@ -1,16 +1,31 @@
 // Malformed pipelines: each must be refused with a diagnostic at the exact place the mistake was written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
-import { fixturesDir } from '../helpers/paths.js';
+import { fixturesDir, repoRoot } from '../helpers/paths.js';
 import { formatDiagnostic, loadPipeline, loadPipelineFromText, parseOverride, PipelineError, type Diagnostic } from '../../engine/pipeline/index.js';
-import { toyCatalog } from './toy-catalog.js';
+import { MapCatalog } from '../../engine/registry.js';
+import type { StageCatalog } from '../../engine/catalog.js';
+import type { JsonObject } from '../../engine/stage.js';
+import { toyCatalog, toyEntries } from './toy-catalog.js';
 
 const badDir = path.join(fixturesDir, 'pipelines', 'bad');
 
-function diagnosticsOf(file: string, overrides: string[] = []): Diagnostic[] {
+// The toy kinds plus model.build with its real params schema (for the cross-field divisibleByPowerOfTwo rule).
+const withModelBuild = new MapCatalog([
+  ...toyEntries,
+  {
+    kind: 'model.build', version: '1', description: 'model.build (real params schema)', inputs: {},
+    outputs: { model: { description: 'model', type: 'dir' } },
+    paramsSchema: JSON.parse(fs.readFileSync(path.join(repoRoot, 'schemas', 'stages', 'model.build.schema.json'), 'utf8')) as JsonObject,
+    modulePath: '/nowhere/model.build.js', codeDigest: 'toy', codeFiles: {},
+  },
+]);
+
+function diagnosticsOf(file: string, overrides: string[] = [], catalog: StageCatalog = toyCatalog): Diagnostic[] {
   try {
-    loadPipeline(file, { baseDir: badDir, catalog: toyCatalog, overrides });
+    loadPipeline(file, { baseDir: badDir, catalog, overrides });
   } catch (error) {
     assert.ok(error instanceof PipelineError, `expected a PipelineError, got ${String(error)}`);
     assert.equal(error.message, error.diagnostics.map(formatDiagnostic).join('\n'));
@@ -80,6 +95,28 @@ for (const [file, expected] of Object.entries(cases)) {
     expectDiagnostics(diagnosticsOf(file), expected);
   });
 }
+
+test('model.build input_size not divisible by 2^depth is refused at the value, with the depth it was checked against', () => {
+  const diagnostics = diagnosticsOf('indivisible-size.yaml', [], withModelBuild);
+  expectDiagnostics(diagnostics, [
+    {
+      at: 'indivisible-size.yaml:6:19',
+      phrase: 'param `input_size` of stage `model` (kind `model.build`) [100, 100] must be divisible by 2^3 = 8 (depth)',
+      hint: /^nearest multiples of 8: 100 → 96 or 104$/,
+    },
+  ]);
+  assert.match(formatDiagnostic(diagnostics[0]!), /indivisible-size\.yaml:6:19: error: .*input_size.* \[100, 100\] must be divisible by 2\^3 = 8 \(depth\)/);
+  // The depth the rule uses is the one set (here through --set), else the schema default.
+  expectDiagnostics(diagnosticsOf('indivisible-size.yaml', ['stages.model.params.input_size=[96, 96]', '+stages.model.params.depth=6'], withModelBuild), [
+    { at: '<--set>:1:32', phrase: '[96, 96] must be divisible by 2^6 = 64 (depth)', hint: 'nearest multiples of 64: 96 → 64 or 128' },
+  ]);
+  const ok = (size: string, depth: string): void => {
+    loadPipelineFromText(`name: x\nstages:\n  model: { kind: model.build, params: { input_size: ${size}, in_channels: 3, classes: 1${depth} } }\n`, 'inline.yaml', { baseDir: badDir, catalog: withModelBuild });
+  };
+  ok('[96, 128]', '');
+  ok('[100, 100]', ', depth: 2');
+  assert.throws(() => ok('[96, 100]', ', depth: 3'), (e: unknown) => e instanceof PipelineError && /\[96, 100\] must be divisible by 2\^3 = 8/.test(e.message));
+});
 
 test('a missing pipeline file is a diagnostic, not a crash', () => {
   expectDiagnostics(diagnosticsOf('nope.yaml'), [{ at: 'nope.yaml:1:1', phrase: 'cannot read the pipeline file: no such file' }]);
