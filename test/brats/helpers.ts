@@ -1,36 +1,8 @@
-// Test helpers for BraTS: a real StageContext (silent logger, temp folders) and tiny patients written as
-// real .nii.gz files, so the bad-input cases run through the same reader as the shipped data.
+// Test helper for BraTS: tiny patients written as real .nii.gz files, so the bad-input cases run through the
+// same reader as the shipped data.
 import fs from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
-import type { JsonObject, StageContext, StageKind } from '../../engine/stage.js';
 import { writeNifti } from '../../lib/nifti/write.js';
-import { makeTempDir } from '../helpers/paths.js';
-
-export function stageContext<Params>(stage: StageKind<Params>, params: Params, inputs: Record<string, string>): { ctx: StageContext<Params>; printed: string[]; outDir: string } {
-  const outDir = makeTempDir('flow-brats-outs-');
-  const outs: Record<string, string> = {};
-  for (const [name, declaration] of Object.entries(stage.outputs)) {
-    outs[name] = path.join(outDir, declaration.type === 'dir' ? name : `${name}.json`);
-  }
-  const workDir = path.join(outDir, '.work');
-  fs.mkdirSync(workDir, { recursive: true });
-  const printed: string[] = [];
-  const ctx: StageContext<Params> = {
-    stageName: `test-${stage.kind}`,
-    params,
-    inputs,
-    outs,
-    workDir,
-    checkpointDir: path.join(outDir, '.checkpoint'),
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    print: (line: string) => printed.push(line),
-    interactive: false,
-    recordEnv: (_facts: JsonObject) => undefined,
-  };
-  return { ctx, printed, outDir };
-}
 
 export interface TinyPatientOptions {
   dims?: number[];

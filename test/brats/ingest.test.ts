@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import stage from '../../stages/brats-ingest/index.js';
 import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../stages/brats-ingest/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext, writeTinyPatient } from './helpers.js';
+import { stageContext } from '../helpers/stage-context.js';
+import { writeTinyPatient } from './helpers.js';
 
 const defaults = (): BratsIngestParams => ({ strict: false, label_map: { ...DEFAULT_LABEL_MAP }, modalities: [...DEFAULT_MODALITIES] });
 

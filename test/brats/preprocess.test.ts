@@ -11,7 +11,7 @@ import { readNifti } from '../../lib/nifti/read.js';
 import { bratsAdapter } from '../../lib/datasets/brats.js';
 import { resizeBilinear, resizeNearest, zscoreBrain, brainBoundingBox, type BratsVolume } from '../../lib/preprocess/brats.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext } from './helpers.js';
+import { stageContext } from '../helpers/stage-context.js';
 import { writeBratsRecords } from './records.js';
 import type { JsonObject } from '../../engine/stage.js';
 

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import stage from '../../stages/carvana-ingest/index.js';
 import type { CarvanaIndex, CarvanaIngestParams, CarvanaReport } from '../../stages/carvana-ingest/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext } from './stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 
 const sampleRoot = path.join(samplesDir, 'carvana');
 const defaults: CarvanaIngestParams = { strict: false, images_dir: 'train', masks_dir: 'train_masks' };

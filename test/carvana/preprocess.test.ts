@@ -16,7 +16,7 @@ import { parseTransform2d } from '../../lib/preprocess/image2d.js';
 import type { JsonObject } from '../../engine/stage.js';
 import type { SplitFile } from '../../lib/preprocess/split.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext } from './stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 import { writeCarvanaShards } from './records.js';
 
 const sampleRoot = path.join(samplesDir, 'carvana');

@@ -6,7 +6,7 @@ import evaluate, { type EvaluateParams } from '../../stages/evaluate/index.js';
 import { encodePng } from '../../lib/image/index.js';
 import { writeNifti } from '../../lib/nifti/write.js';
 import { makeTempDir } from '../helpers/paths.js';
-import { stageContext } from '../carvana/stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 
 const close = (actual: unknown, expected: number, tolerance = 1e-9): void =>
   assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${String(actual)}`);

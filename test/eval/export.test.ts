@@ -10,7 +10,7 @@ import { getTf, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
 import { makeTempDir } from '../helpers/paths.js';
-import { stageContext } from '../carvana/stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 
 test('export saves a model that reloads with identical predictions, a probe, and curve plots', async () => {
   await initBackend('cpu');

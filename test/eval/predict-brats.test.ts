@@ -12,7 +12,7 @@ import { initBackend } from '../../lib/tf/backend.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext } from '../carvana/stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 import { writeBratsRecords } from '../brats/records.js';
 
 test('predict on BraTS records: .nii.gz label maps with the source geometry, panels, evaluate WT/TC/ET', async () => {

@@ -13,7 +13,7 @@ import { initBackend } from '../../lib/tf/backend.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import { stageContext } from '../carvana/stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 
 const carvanaRoot = path.join(samplesDir, 'carvana');
 

@@ -12,7 +12,7 @@ import { getWeightsAsNamed, loadModelFromDir, saveModelToDir } from '../../lib/t
 import type { LoadReport } from '../../lib/tf/pretrained.js';
 import { FLOW_MODEL_JSON, encodeFloat32, runProbe, type FlowModelFile } from '../../stages/export/flow-model.js';
 import { makeTempDir } from '../helpers/paths.js';
-import { stageContext } from './stage-context.js';
+import { stageContext } from '../helpers/stage-context.js';
 
 const base: ModelBuildParams = {
   arch: 'unet2d',

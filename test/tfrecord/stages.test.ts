@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import pino from 'pino';
 import sharp from 'sharp';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
-import type { JsonObject, StageContext, StageKind } from '../../engine/stage.js';
+import type { StageKind } from '../../engine/stage.js';
+import { stageContext } from '../helpers/stage-context.js';
 import writeStage from '../../stages/tfrecord-write/index.js';
 import readStage from '../../stages/tfrecord-read/index.js';
 import type { TFRecordWriteParams } from '../../stages/tfrecord-write/convert.js';
@@ -19,20 +19,7 @@ import { writeRecordsToFile } from '../../lib/tfrecord/writer.js';
 import { encodeExample, bytesFeature } from '../../lib/tfrecord/example.js';
 
 async function runStage<P>(stage: StageKind<P>, params: P, inputs: Record<string, string>, outs: Record<string, string>) {
-  const printed: string[] = [];
-  const ctx: StageContext<P> = {
-    stageName: stage.kind,
-    params,
-    inputs,
-    outs,
-    workDir: makeTempDir(),
-    checkpointDir: makeTempDir(),
-    signal: new AbortController().signal,
-    log: pino({ level: 'silent' }),
-    print: (line) => printed.push(line),
-    interactive: false,
-    recordEnv: (_facts: JsonObject) => undefined,
-  };
+  const { ctx, printed } = stageContext(stage, params, inputs, { outs });
   const outcome = await stage.run(ctx);
   return { outcome, printed };
 }

@@ -5,8 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
-import type { JsonObject, StageContext, StageKind } from '../../engine/stage.js';
+import type { JsonObject } from '../../engine/stage.js';
 import { initBackend } from '../../lib/tf/backend.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
 import { saveModelToDir, loadModelFromDir } from '../../lib/tf/model-io.js';
@@ -15,6 +14,7 @@ import hparamsStage from '../../stages/hparams/index.js';
 import trainStage from '../../stages/train/index.js';
 import trainLogStage, { type Curves } from '../../stages/train-log/index.js';
 import { makeTempDir } from '../helpers/paths.js';
+import { stageContext } from '../helpers/stage-context.js';
 import { syntheticData } from './synthetic.js';
 import type { TrainData } from '../../lib/train/loop.js';
 
@@ -35,28 +35,6 @@ async function writeDataset(dir: string, data: TrainData, classes: number): Prom
   return dir;
 }
 
-function context<P>(stage: StageKind<P>, params: P, inputs: Record<string, string>, root: string, signal = new AbortController().signal) {
-  const outs: Record<string, string> = {};
-  for (const name of Object.keys(stage.outputs)) outs[name] = path.join(root, 'outs', name + (stage.outputs[name]!.type === 'file' ? '.out' : ''));
-  fs.mkdirSync(path.join(root, 'outs'), { recursive: true });
-  const printed: string[] = [];
-  const env: JsonObject = {};
-  const ctx: StageContext<P> = {
-    stageName: stage.kind,
-    params,
-    inputs,
-    outs,
-    workDir: makeTempDir(),
-    checkpointDir: path.join(root, 'checkpoints'),
-    signal,
-    log: pino({ level: 'silent' }),
-    print: (line) => printed.push(line),
-    interactive: false,
-    recordEnv: (facts) => Object.assign(env, facts),
-  };
-  return { ctx, printed, env, outs };
-}
-
 async function fixtures(classes: number) {
   const root = makeTempDir();
   const train = await writeDataset(path.join(root, 'train'), syntheticData(24, SIZE, 1, classes, 31), classes);
@@ -69,41 +47,41 @@ async function fixtures(classes: number) {
 }
 
 async function hparamsFile(root: string, params: JsonObject): Promise<string> {
-  const { ctx, outs } = context(hparamsStage, params as never, {}, path.join(root, 'hp'));
+  const { ctx } = stageContext(hparamsStage, params as never, {}, { outDir: path.join(root, 'hp') });
   assert.equal((await hparamsStage.run(ctx)).status, 'done');
-  return outs.hparams!;
+  return ctx.outs.hparams!;
 }
 
 test('train + train.log: a short binary training reduces the loss and writes model, metrics, summary, curves', async () => {
   const f = await fixtures(1);
   const hp = await hparamsFile(f.root, { epochs: 3, batch_size: 4, lr: 0.01, workers: 1, checkpoint_every_steps: 4, backend: 'wasm' });
-  const run = context(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: f.modelDir, hparams: hp }, path.join(f.root, 'run'));
+  const run = stageContext(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: f.modelDir, hparams: hp }, { outDir: path.join(f.root, 'run') });
   const outcome = await trainStage.run(run.ctx);
   assert.equal(outcome.status, 'done');
   assert.equal(run.env.backend, 'wasm');
-  const lines = fs.readFileSync(run.outs.metrics!, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  const lines = fs.readFileSync(run.ctx.outs.metrics!, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
   const epochs = lines.filter((line) => line.type === 'epoch');
   assert.equal(lines.filter((line) => line.type === 'step').length, 18);
   assert.equal(epochs.length, 3);
   assert.ok(epochs[2].loss < epochs[0].loss, `loss ${epochs.map((line) => line.loss)}`);
   for (const key of ['loss', 'val_loss', 'val_dice', 'dice', 'lr', 'seconds']) assert.equal(typeof epochs[0][key], 'number', key);
-  const summary = JSON.parse(fs.readFileSync(run.outs.summary!, 'utf8'));
+  const summary = JSON.parse(fs.readFileSync(run.ctx.outs.summary!, 'utf8'));
   assert.equal(summary.epochs_run, 3);
   assert.equal(summary.backend, 'wasm');
   assert.equal(summary.best_metric, 'val_dice');
   assert.equal(summary.best_value, Math.max(...epochs.map((line) => line.val_dice)));
-  const reloaded = await loadModelFromDir(run.outs.model!);
+  const reloaded = await loadModelFromDir(run.ctx.outs.model!);
   assert.equal(reloaded.layers.length > 5, true);
   reloaded.dispose();
 
-  const log = context(trainLogStage, {}, { metrics: run.outs.metrics! }, path.join(f.root, 'log'));
+  const log = stageContext(trainLogStage, {}, { metrics: run.ctx.outs.metrics! }, { outDir: path.join(f.root, 'log') });
   assert.equal((await trainLogStage.run(log.ctx)).status, 'done');
-  const curves = JSON.parse(fs.readFileSync(path.join(log.outs.curves!, 'curves.json'), 'utf8')) as Curves;
+  const curves = JSON.parse(fs.readFileSync(path.join(log.ctx.outs.curves!, 'curves.json'), 'utf8')) as Curves;
   assert.deepEqual(curves.epochs, [1, 2, 3]);
   assert.deepEqual(curves.series.loss, { split: 'train', values: epochs.map((line) => line.loss) });
   assert.deepEqual(curves.series.val_dice, { split: 'val', values: epochs.map((line) => line.val_dice) });
   assert.equal(curves.steps.loss.length, 18);
-  const csv = fs.readFileSync(path.join(log.outs.curves!, 'history.csv'), 'utf8').trim().split('\n');
+  const csv = fs.readFileSync(path.join(log.ctx.outs.curves!, 'history.csv'), 'utf8').trim().split('\n');
   assert.equal(csv.length, 4);
   assert.match(csv[0]!, /^epoch,loss,dice,lr,val_loss,val_dice$/);
 });
@@ -114,28 +92,28 @@ test('train stage: interrupted by the signal, then resumed from its checkpoint (
   const controller = new AbortController();
   controller.abort();
   const inputs = { train: f.train, val: f.val, model: f.modelDir, hparams: hp };
-  const first = context(trainStage, { progress_seconds: 10 }, inputs, path.join(f.root, 'run'), controller.signal);
+  const first = stageContext(trainStage, { progress_seconds: 10 }, inputs, { outDir: path.join(f.root, 'run'), signal: controller.signal });
   assert.equal((await trainStage.run(first.ctx)).status, 'interrupted');
-  assert.ok(!fs.existsSync(first.outs.metrics!));
-  const second = context(trainStage, { progress_seconds: 10 }, inputs, path.join(f.root, 'run'));
+  assert.ok(!fs.existsSync(first.ctx.outs.metrics!));
+  const second = stageContext(trainStage, { progress_seconds: 10 }, inputs, { outDir: path.join(f.root, 'run') });
   assert.equal((await trainStage.run(second.ctx)).status, 'done');
   assert.ok(second.printed.some((line) => line.startsWith('resuming from checkpoint')), second.printed.join('\n'));
-  const epoch = JSON.parse(fs.readFileSync(second.outs.metrics!, 'utf8').trim().split('\n').at(-1)!);
+  const epoch = JSON.parse(fs.readFileSync(second.ctx.outs.metrics!, 'utf8').trim().split('\n').at(-1)!);
   for (const key of ['val_dice_1', 'val_dice_2', 'dice_1', 'dice_2']) assert.equal(typeof epoch[key], 'number', key);
-  assert.equal(JSON.parse(fs.readFileSync(second.outs.summary!, 'utf8')).resumed_count, 1);
+  assert.equal(JSON.parse(fs.readFileSync(second.ctx.outs.summary!, 'utf8')).resumed_count, 1);
 });
 
 test('train stage refuses a loss that does not fit the dataset and a model of another input size', async () => {
   const f = await fixtures(1);
   const ce = await hparamsFile(f.root, { loss: 'ce', backend: 'wasm' });
-  const bad = context(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: f.modelDir, hparams: ce }, path.join(f.root, 'a'));
+  const bad = stageContext(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: f.modelDir, hparams: ce }, { outDir: path.join(f.root, 'a') });
   await assert.rejects(trainStage.run(bad.ctx), /loss ce is for multi-class labels but the dataset is binary/);
   const otherModel = path.join(f.root, 'model32');
   const model = buildUNet2d({ inputShape: [32, 32, 1], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 5 });
   await saveModelToDir(model, otherModel);
   model.dispose();
   const hp = await hparamsFile(f.root, { backend: 'wasm' });
-  const wrong = context(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: otherModel, hparams: hp }, path.join(f.root, 'b'));
+  const wrong = stageContext(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: otherModel, hparams: hp }, { outDir: path.join(f.root, 'b') });
   await assert.rejects(trainStage.run(wrong.ctx), /takes inputs \[32,32,1\] but the training tensors are \[16,16,1\]/);
 });
 
@@ -143,6 +121,6 @@ test('train.log names the file and line of a damaged metrics.jsonl', async () =>
   const root = makeTempDir();
   const file = path.join(root, 'metrics.jsonl');
   fs.writeFileSync(file, '{"type":"step","epoch":1,"step":1,"loss":1,"lr":0.1,"images_per_s":3}\n{"type":"epoch","epo\n');
-  const log = context(trainLogStage, {}, { metrics: file }, root);
+  const log = stageContext(trainLogStage, {}, { metrics: file }, { outDir: root });
   await assert.rejects(trainLogStage.run(log.ctx), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:2: not JSON`));
 });
