@@ -8,7 +8,9 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { JsonObject, JsonValue } from './stage.js';
 import { readJsonIfExists } from './fs-util.js';
-import { escapeHtml, formatNumber, imageDataUri, reportReferences, REPORT_STYLE } from './report.js';
+import { escapeHtml, fileType, findCaseTables, formatNumber, imageDataUri, isJsonObject, reportReferences, REPORT_STYLE, type CaseTable } from './report.js';
+
+export { findCaseTables, type CaseTable };
 
 /** Metric names where a smaller value is the better one (distances, losses, errors). */
 const LOWER_IS_BETTER = /hd|loss|error|distance/i;
@@ -22,59 +24,10 @@ export function improvementOf(metric: string, delta: number): number {
   return lowerIsBetter(metric) ? -delta : delta;
 }
 
-/** One table of cases found in metrics.json: its dotted path and, per case id, its numeric fields. */
-export interface CaseTable {
-  path: string;
-  /** What the table is about: the path segment before the array's own key (`regions.WT.per_case` → `WT`). */
-  group: string;
-  /** Numeric field names in first-seen order. */
-  fields: string[];
-  cases: Map<string, Record<string, number>>;
-}
-
-function isObject(v: JsonValue | undefined): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function groupOf(dotted: string): string {
-  const parts = dotted.split('.');
-  return parts.length >= 2 ? parts[parts.length - 2]! : dotted;
-}
-
-/** Every array of objects with an `id` (string or number) and at least one numeric field, depth first. */
-export function findCaseTables(metrics: JsonValue | undefined, prefix = ''): CaseTable[] {
-  const tables: CaseTable[] = [];
-  if (Array.isArray(metrics)) {
-    const rows = metrics.filter(isObject).filter((r) => typeof r.id === 'string' || typeof r.id === 'number');
-    if (rows.length > 0 && rows.length === metrics.length) {
-      const fields: string[] = [];
-      const cases = new Map<string, Record<string, number>>();
-      for (const row of rows) {
-        const values: Record<string, number> = {};
-        for (const [k, v] of Object.entries(row)) {
-          if (k === 'id' || typeof v !== 'number' || !Number.isFinite(v)) continue;
-          values[k] = v;
-          if (!fields.includes(k)) fields.push(k);
-        }
-        cases.set(String(row.id), values);
-      }
-      if (fields.length > 0) tables.push({ path: prefix, group: groupOf(prefix), fields, cases });
-    }
-    return tables;
-  }
-  if (isObject(metrics)) {
-    for (const [k, v] of Object.entries(metrics)) {
-      if (prefix === '' && k === 'definitions') continue;
-      tables.push(...findCaseTables(v, prefix === '' ? k : `${prefix}.${k}`));
-    }
-  }
-  return tables;
-}
-
 function stable(value: JsonValue | undefined): string {
   if (value === undefined) return '(none)';
   if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
-  if (isObject(value)) return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stable(value[k])}`).join(',')}}`;
+  if (isJsonObject(value)) return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stable(value[k])}`).join(',')}}`;
   return JSON.stringify(value);
 }
 
@@ -85,7 +38,7 @@ function stable(value: JsonValue | undefined): string {
  * the bare name (`dice`). Undefined when the block says nothing about it.
  */
 export function definitionOf(definitions: JsonValue | undefined, metric: string, tablePath = ''): JsonObject | undefined {
-  if (!isObject(definitions)) return undefined;
+  if (!isJsonObject(definitions)) return undefined;
   const leaf = metric.split('.').at(-1)!;
   let name = leaf;
   while (!(name in definitions) && name.includes('_')) name = name.slice(name.indexOf('_') + 1);
@@ -95,7 +48,7 @@ export function definitionOf(definitions: JsonValue | undefined, metric: string,
   const parts = tablePath.split('.').filter(Boolean);
   for (let i = 0; i + 1 < parts.length; i++) {
     const scope = definitions[parts[i]!];
-    if (isObject(scope) && parts[i + 1]! in scope) found[`${parts[i]}.${parts[i + 1]}`] = scope[parts[i + 1]!]!;
+    if (isJsonObject(scope) && parts[i + 1]! in scope) found[`${parts[i]}.${parts[i + 1]}`] = scope[parts[i + 1]!]!;
   }
   return Object.keys(found).length > 0 ? found : undefined;
 }
@@ -150,14 +103,14 @@ export interface PerCaseComparison {
  * `tp`/`fp` have no definition and would be ranked the wrong way up); without one, every numeric field.
  */
 function metricFields(table: CaseTable, definitions: JsonValue | undefined): string[] {
-  if (!isObject(definitions)) return table.fields;
+  if (!isJsonObject(definitions)) return table.fields;
   return table.fields.filter((f) => definitionOf(definitions, f) !== undefined);
 }
 
 /** Matches the case tables of two metrics.json documents by path and their cases by id. */
 export function compareCases(metricsA: JsonValue | undefined, metricsB: JsonValue | undefined, epsilon = 1e-12): PerCaseComparison {
-  const defsA = isObject(metricsA) ? metricsA.definitions : undefined;
-  const defsB = isObject(metricsB) ? metricsB.definitions : undefined;
+  const defsA = isJsonObject(metricsA) ? metricsA.definitions : undefined;
+  const defsB = isJsonObject(metricsB) ? metricsB.definitions : undefined;
   const tablesA = findCaseTables(metricsA);
   const tablesB = new Map(findCaseTables(metricsB).map((t) => [t.path, t]));
   const pathsA = new Set(tablesA.map((t) => t.path));
@@ -285,7 +238,7 @@ export function reportImages(runDir: string): { output: string; file: string }[]
   const images: { output: string; file: string }[] = [];
   for (const ref of reportReferences(config)) {
     for (const file of filesUnder(path.join(runDir, 'stages', ref.stage, ref.output))) {
-      if (IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase())) images.push({ output: `${ref.stage}.${ref.output}`, file });
+      if (IMAGE_EXTENSIONS.has(fileType(file))) images.push({ output: `${ref.stage}.${ref.output}`, file });
     }
   }
   return images;

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import type { JsonObject } from './stage.js';
+import type { JsonObject, JsonValue } from './stage.js';
 import type { RunState, StageState } from './run-folder.js';
 import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
 
@@ -89,13 +89,39 @@ const IMAGE_MIME: Record<string, string> = { '.png': 'image/png', '.gif': 'image
 
 /** A `data:` URI of an image file (PNG, JPEG, GIF, SVG), or null when it is no image or too large to embed. */
 export function imageDataUri(file: string): string | null {
-  const mime = IMAGE_MIME[path.extname(file).toLowerCase()];
+  const mime = IMAGE_MIME[fileType(file)];
   if (mime === undefined || fs.statSync(file).size > MAX_IMAGE_BYTES) return null;
   return `data:${mime};base64,${fs.readFileSync(file).toString('base64')}`;
 }
 
-function embedFile(file: string, title: string): string | null {
+const KNOWN_EXTENSIONS = new Set(['.svg', '.png', '.jpg', '.jpeg', '.gif', '.csv', '.json', '.txt', '.md']);
+
+/**
+ * The type of a file as an extension: its own when known, else sniffed from its first bytes (single-file
+ * outputs are named after the output, e.g. evaluate's `table` is a CSV with no extension).
+ */
+export function fileType(file: string): string {
   const ext = path.extname(file).toLowerCase();
+  if (KNOWN_EXTENSIONS.has(ext)) return ext;
+  const head = Buffer.alloc(512);
+  const fd = fs.openSync(file, 'r');
+  const n = fs.readSync(fd, head, 0, head.length, 0);
+  fs.closeSync(fd);
+  const bytes = head.subarray(0, n);
+  if (bytes.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return '.png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return '.jpg';
+  if (bytes.subarray(0, 4).toString('latin1') === 'GIF8') return '.gif';
+  if (bytes.includes(0)) return ext;
+  const text = bytes.toString('utf8').trimStart();
+  if (/^(<\?xml[^>]*>\s*)?<svg\b/.test(text)) return '.svg';
+  if (text.startsWith('{') || text.startsWith('[')) return '.json';
+  const lines = text.split('\n').slice(0, 3).filter((l) => l.length > 0);
+  if (lines.length >= 2 && lines[0]!.includes(',') && lines.every((l) => l.split(',').length === lines[0]!.split(',').length)) return '.csv';
+  return '.txt';
+}
+
+function embedFile(file: string, title: string): string | null {
+  const ext = fileType(file);
   const size = fs.statSync(file).size;
   const caption = `<figcaption>${escapeHtml(title)}</figcaption>`;
   if (ext === '.svg' && size <= MAX_IMAGE_BYTES) {
@@ -147,15 +173,102 @@ function artifactSection(runDir: string, ref: { stage: string; output: string })
   return `<section class="artifact">${heading}${grid}${others.join('')}</section>`;
 }
 
+export function isJsonObject(v: JsonValue | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function groupOf(dotted: string): string {
+  const parts = dotted.split('.');
+  return parts.length >= 2 ? parts[parts.length - 2]! : dotted;
+}
+
+/** One table of cases found in metrics.json: its dotted path and, per case id, its numeric fields. */
+export interface CaseTable {
+  path: string;
+  /** What the table is about: the path segment before the array's own key (`regions.WT.per_case` → `WT`). */
+  group: string;
+  /** Numeric field names in first-seen order. */
+  fields: string[];
+  cases: Map<string, Record<string, number>>;
+}
+
+/** Every array of objects with an `id` (string or number) and at least one numeric field, depth first. */
+export function findCaseTables(metrics: JsonValue | undefined, prefix = ''): CaseTable[] {
+  const tables: CaseTable[] = [];
+  if (Array.isArray(metrics)) {
+    const rows = metrics.filter(isJsonObject).filter((r) => typeof r.id === 'string' || typeof r.id === 'number');
+    if (rows.length > 0 && rows.length === metrics.length) {
+      const fields: string[] = [];
+      const cases = new Map<string, Record<string, number>>();
+      for (const row of rows) {
+        const values: Record<string, number> = {};
+        for (const [k, v] of Object.entries(row)) {
+          if (k === 'id' || typeof v !== 'number' || !Number.isFinite(v)) continue;
+          values[k] = v;
+          if (!fields.includes(k)) fields.push(k);
+        }
+        cases.set(String(row.id), values);
+      }
+      if (fields.length > 0) tables.push({ path: prefix, group: groupOf(prefix), fields, cases });
+    }
+    return tables;
+  }
+  if (isJsonObject(metrics)) {
+    for (const [k, v] of Object.entries(metrics)) {
+      if (prefix === '' && k === 'definitions') continue;
+      tables.push(...findCaseTables(v, prefix === '' ? k : `${prefix}.${k}`));
+    }
+  }
+  return tables;
+}
+
+/** The per-group summary beside a case table: a sibling `mean` object if metrics.json has one, else the mean of the cases. */
+function tableMeans(metrics: JsonObject, table: CaseTable): { values: Record<string, number>; computed: boolean } {
+  let node: JsonValue | undefined = metrics;
+  for (const key of table.path.split('.').slice(0, -1)) node = isJsonObject(node) ? node[key] : undefined;
+  const given = isJsonObject(node) && isJsonObject(node.mean) ? node.mean : undefined;
+  const values: Record<string, number> = {};
+  let computed = false;
+  for (const field of table.fields) {
+    const stated = given?.[field];
+    if (typeof stated === 'number') values[field] = stated;
+    else if (given === undefined) {
+      const present = [...table.cases.values()].map((c) => c[field]).filter((v): v is number => v !== undefined);
+      if (present.length > 0) values[field] = present.reduce((a, b) => a + b, 0) / present.length;
+      computed = true;
+    }
+  }
+  return { values, computed };
+}
+
 function metricsSection(metrics: JsonObject | undefined): string {
   if (!metrics) return '<p class="muted">This run wrote no metrics.json.</p>';
   const headline = Object.entries(metrics).filter((entry): entry is [string, number] => typeof entry[1] === 'number');
   const rows = headline.map(([name, value]) => `<tr><th>${escapeHtml(name)}</th><td class="num">${formatNumber(value)}</td></tr>`).join('');
+  const tables = findCaseTables(metrics);
+  let perGroup = '';
+  if (tables.length > 0) {
+    const fields = [...new Set(tables.flatMap((t) => t.fields))];
+    const summary = tables.map((t) => ({ t, ...tableMeans(metrics, t) }));
+    const head = `<tr><th>${tables.length > 1 ? 'group' : ''}</th><th>cases</th>${fields.map((f) => `<th>${escapeHtml(f)}</th>`).join('')}</tr>`;
+    const body = summary
+      .map(({ t, values, computed }) => `<tr><th>${escapeHtml(t.group)}${computed ? ' <span class="muted">(mean of cases)</span>' : ' mean'}</th><td class="num">${t.cases.size}</td>${fields.map((f) => `<td class="num">${values[f] === undefined ? '' : formatNumber(values[f]!)}</td>`).join('')}</tr>`)
+      .join('');
+    perGroup = `<h3>Mean${tables.length > 1 ? ' per group' : ''}</h3><table class="data" id="metrics-means"><thead>${head}</thead><tbody>${body}</tbody></table>`;
+    for (const t of tables) {
+      const caseRows = [...t.cases.entries()]
+        .map(([id, values]) => `<tr><th>${escapeHtml(id)}</th>${t.fields.map((f) => `<td class="num">${values[f] === undefined ? '' : formatNumber(values[f]!)}</td>`).join('')}</tr>`)
+        .join('');
+      perGroup += `<details class="per-case"${t.cases.size <= 40 ? ' open' : ''}><summary>${escapeHtml(t.group)}: ${t.cases.size} cases <span class="muted">(${escapeHtml(t.path)})</span></summary><div class="scroll"><table class="data per-case" data-table="${escapeHtml(
+        t.path,
+      )}"><thead><tr><th>case</th>${t.fields.map((f) => `<th>${escapeHtml(f)}</th>`).join('')}</tr></thead><tbody>${caseRows}</tbody></table></div></details>`;
+    }
+  }
   const nested = Object.entries(metrics)
     .filter(([, value]) => typeof value === 'object' && value !== null)
-    .map(([name, value]) => `<details><summary>${escapeHtml(name)}</summary><pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre></details>`)
+    .map(([name, value]) => `<details><summary>${escapeHtml(name)} <span class="muted">(JSON)</span></summary><pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre></details>`)
     .join('');
-  return `<table class="metrics" id="metrics-table"><tbody>${rows}</tbody></table>${nested}`;
+  return `<table class="metrics" id="metrics-table"><tbody>${rows}</tbody></table>${perGroup}${nested}`;
 }
 
 function timelineSection(state: RunState): string {
@@ -187,11 +300,11 @@ section{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:12px 
 h2{font-size:17px;margin:4px 0 10px}h3{font-size:15px;margin:14px 0 8px}h4{margin:10px 0 6px}
 table{border-collapse:collapse}td,th{padding:3px 10px;text-align:left;border-bottom:1px solid #eef0f3;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#6b7280}
-.timeline td.bar{width:40%;min-width:200px}.timeline td.bar div{height:12px;border-radius:3px;background:#3b82f6}
+.timeline td.bar{width:40%;min-width:200px}.timeline td,.timeline th{white-space:nowrap}.timeline td.why{white-space:normal}.timeline td.bar div{height:12px;border-radius:3px;background:#3b82f6}
 .timeline tr.cached td.bar div{background:#9ca3af}.timeline tr.failed td.bar div{background:#dc2626}
 .timeline tr.interrupted td.bar div{background:#f59e0b}.timeline td.why{color:#4b5563;font-size:12px}
 .grid{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;background:#fafafa;border:1px solid #eee;padding:6px}
-figure.chart svg{max-width:560px;height:auto;display:block}figure.picture img{max-width:640px;image-rendering:pixelated;display:block}
+figure.chart svg{max-width:560px;height:auto;display:block}figure.picture{max-width:600px}figure.picture img{width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:#4b5563;margin-top:4px}.scroll{max-height:420px;overflow:auto}
 pre{background:#f3f4f6;padding:10px;overflow:auto;max-height:480px;font-size:12px}
 .status-done{color:#15803d}.status-failed{color:#b91c1c}.status-interrupted{color:#b45309}
