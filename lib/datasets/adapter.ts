@@ -32,6 +32,13 @@ export interface PreparedCase {
   context: JsonObject;
 }
 
+/** How `restore` turns model outputs into labels; predict records it in pairs.json for evaluate. */
+export interface Decision {
+  rule: string;
+  /** The probability threshold applied, or null where there is none (argmax). */
+  threshold: number | null;
+}
+
 export interface DatasetAdapter {
   readonly dataset: 'carvana' | 'brats';
   /** The dataset's own label values, background first. */
@@ -45,6 +52,8 @@ export interface DatasetAdapter {
    * laid out as the model emits them) → label map at the original resolution in the dataset's values.
    */
   restore(probabilities: Float32Array, channels: number, prepared: PreparedCase, transform: JsonObject): Promise<LabelMap>;
+  /** The rule `restore` applies to model outputs of `channels` channels (the same constants, not a copy). */
+  decision(channels: number): Decision;
   /** Writes a label map in the dataset's own format (PNG mask / .nii.gz with the source geometry); returns nothing. */
   write(map: LabelMap, prepared: PreparedCase, file: string): Promise<void>;
   /** File name ending for `write` (".png" / ".nii.gz"). */

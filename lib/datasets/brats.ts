@@ -14,13 +14,14 @@ import {
   DEFAULT_TRAIN_LABEL_MAP,
   invertLabelMap,
   modalityOrder,
+  SINGLE_CHANNEL_THRESHOLD,
   sliceInput,
   uncropSlices,
   zscoreBrain,
   type BrainBox,
   type LabelRemap,
 } from '../preprocess/brats.js';
-import type { DatasetAdapter, LabelMap, PreparedCase, RgbImage } from './adapter.js';
+import type { DatasetAdapter, Decision, LabelMap, PreparedCase, RgbImage } from './adapter.js';
 
 /** An ingest index patient (docs/contracts.md). */
 export interface BratsIndexSample {
@@ -191,6 +192,12 @@ export const bratsAdapter: DatasetAdapter = {
     const data = uncropSlices(classes, t.size, contextBox(prepared), shape, invertLabelMap(t.labelMap));
     const spacing = prepared.context.spacing as number[];
     return { data, shape: [shape[2], shape[1], shape[0]], spacing: [spacing[2]!, spacing[1]!, spacing[0]!] };
+  },
+
+  decision(channels: number): Decision {
+    return channels === 1
+      ? { rule: `sigmoid probability >= ${SINGLE_CHANNEL_THRESHOLD}`, threshold: SINGLE_CHANNEL_THRESHOLD }
+      : { rule: 'argmax over the softmax channels', threshold: null };
   },
 
   async write(map: LabelMap, prepared: PreparedCase, file: string): Promise<void> {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject } from '../../engine/stage.js';
-import type { DatasetAdapter, LabelMap, PreparedCase, RgbImage } from './adapter.js';
+import type { DatasetAdapter, Decision, LabelMap, PreparedCase, RgbImage } from './adapter.js';
 import {
   bytesFeature,
   getBytes,
@@ -109,6 +109,9 @@ export function readCarvanaRecord(features: Features): CarvanaRecord {
   };
 }
 
+/** A pixel is car where the model's sigmoid probability exceeds this. */
+const CAR_THRESHOLD = 0.5;
+
 // The photo bytes behind each prepared case, for `background` (kept out of the JSON context).
 const photos = new WeakMap<PreparedCase, Uint8Array>();
 
@@ -145,7 +148,7 @@ export const carvanaAdapter: DatasetAdapter = {
     if (channels !== 1) throw new Error(`carvana: expected 1 sigmoid channel from the model, got ${channels}`);
     if (probabilities.length !== h * w) throw new Error(`carvana: ${probabilities.length} probabilities for case ${prepared.id}, expected ${h}x${w}`);
     const binary = new Uint8Array(h * w);
-    for (let i = 0; i < binary.length; i++) binary[i] = probabilities[i]! > 0.5 ? 255 : 0;
+    for (let i = 0; i < binary.length; i++) binary[i] = probabilities[i]! > CAR_THRESHOLD ? 255 : 0;
     const height = prepared.context.height as number;
     const width = prepared.context.width as number;
     // Bilinear upsampling of the 0/255 map then > 127: smooth edges instead of nearest's blocks.
@@ -153,6 +156,11 @@ export const carvanaAdapter: DatasetAdapter = {
     const data = new Uint8Array(height * width);
     for (let i = 0; i < data.length; i++) data[i] = up[i]! > 127 ? 255 : 0;
     return { data, shape: [height, width], spacing: [1, 1] };
+  },
+
+  // One rule whatever the channels: restore refuses anything but one sigmoid channel.
+  decision(): Decision {
+    return { rule: `sigmoid probability > ${CAR_THRESHOLD}`, threshold: CAR_THRESHOLD };
   },
 
   async write(map: LabelMap, _prepared: PreparedCase, file: string): Promise<void> {

@@ -250,9 +250,12 @@ export function sliceTarget(classes: Uint8Array, shape: [number, number, number]
   return resizeNearest(labelSlice(classes, shape, box, z), h, w, size[0], size[1]);
 }
 
-/** Argmax over `channels` per pixel of [count, H, W, channels] probabilities (1 channel: threshold 0.5). */
+/** With one sigmoid channel, a pixel is class 1 where the probability is at least this. */
+export const SINGLE_CHANNEL_THRESHOLD = 0.5;
+
+/** Argmax over `channels` per pixel of [count, H, W, channels] probabilities (1 channel: >= SINGLE_CHANNEL_THRESHOLD). */
 export function argmaxClasses(probabilities: Float32Array, channels: number): Uint8Array {
-  if (channels === 1) return Uint8Array.from(probabilities, (p) => (p >= 0.5 ? 1 : 0));
+  if (channels === 1) return Uint8Array.from(probabilities, (p) => (p >= SINGLE_CHANNEL_THRESHOLD ? 1 : 0));
   const pixels = probabilities.length / channels;
   const out = new Uint8Array(pixels);
   for (let p = 0; p < pixels; p++) {

@@ -213,9 +213,7 @@ export default defineStage<PredictParams>({
       dataset: adapter.dataset,
       labelValues: adapter.labelValues,
       format: adapter.format,
-      decision: channels === 1
-        ? { rule: 'sigmoid probability > 0.5 (the dataset adapter\'s restore)', threshold: 0.5 }
-        : { rule: 'argmax over the softmax channels (the dataset adapter\'s restore)', threshold: null },
+      decision: adapter.decision(channels),
       cases,
     };
     await writeJsonAtomic(path.join(outDir, 'pairs.json'), pairs);
