@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { NamedTensorMap, Tensor, io } from '@tensorflow/tfjs-core';
 import { getLayers, getTf } from './backend.js';
+import { concatArrays } from '../typed-arrays.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -173,13 +174,7 @@ export function readStoredWeights(dirOrModelJson: string, overrideShard?: string
     specs.push(...group.weights);
     chunks.push(...groupChunks);
   }
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const data = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    data.set(chunk, offset);
-    offset += chunk.length;
-  }
+  const data = concatArrays(chunks, (length) => new Uint8Array(length));
   return { modelJsonPath, modelJson, specs, data: data.buffer };
 }
 

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { xxhash64 } from 'hash-wasm';
+import { concatArrays } from '../typed-arrays.js';
 
 export const CHECKPOINT_FORMAT = 'flow.train-checkpoint/v1';
 
@@ -109,19 +110,12 @@ export async function writeCheckpoint<S>(
   await fs.promises.mkdir(tempDir);
   const manifests: Record<string, GroupManifest> = {};
   for (const [group, arrays] of Object.entries(groups)) {
-    const chunks = arrays.map((array) => asBytes(array.values));
-    const bytes = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-    const joined = new Uint8Array(bytes);
-    let offset = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const joined = concatArrays(arrays.map((array) => asBytes(array.values)), (length) => new Uint8Array(length));
     const file = `${group}.bin`;
     await writeSynced(path.join(tempDir, file), [joined]);
     manifests[group] = {
       file,
-      bytes,
+      bytes: joined.byteLength,
       xxhash64: await xxhash64(joined),
       tensors: arrays.map((array) => ({ name: array.name, shape: [...array.shape] })),
     };

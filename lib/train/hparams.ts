@@ -5,11 +5,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
+import type { AugmentConfig } from '../preprocess/augment.js';
+import type { BackendPreference } from '../tf/backend.js';
 
 export type OptimizerName = 'adam' | 'sgd';
 export type LossName = 'bce' | 'dice' | 'bce_dice' | 'ce' | 'ce_dice';
 export type MetricMode = 'auto' | 'min' | 'max';
-export type BackendPreference = 'auto' | 'wasm' | 'cpu' | 'tensorflow' | 'tensorflow-gpu';
 
 export interface ScheduleConfig {
   type: 'constant' | 'step' | 'cosine' | 'plateau';
@@ -22,15 +23,8 @@ export interface ScheduleConfig {
   mode: MetricMode;
 }
 
-/** Same shape as lib/preprocess/augment.ts's AugmentConfig. */
-export interface AugmentSettings {
-  hflip: boolean;
-  vflip: boolean;
-  rot90: boolean;
-  brightness: number;
-  contrast: number;
-  scale_crop: [number, number] | null;
-}
+/** The augmentation hparams.json holds: exactly what lib/preprocess/augment.ts applies. */
+export type AugmentSettings = AugmentConfig;
 
 export interface EarlyStoppingConfig {
   metric: string;

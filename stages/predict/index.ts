@@ -13,6 +13,7 @@ import { readExamples } from '../../lib/tfrecord/spec.js';
 import { backendFacts, getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { loadModelFromDir } from '../../lib/tf/model-io.js';
 import { writeJsonAtomic } from '../../lib/train/atomic.js';
+import { concatArrays } from '../../lib/typed-arrays.js';
 import type { PairsFile } from '../evaluate/index.js';
 
 export interface PredictParams {
@@ -58,14 +59,7 @@ function predictItems(model: LayersModel, x: Float32Array, count: number, itemSh
     });
     parts.push(values);
   }
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  const output = new Float32Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    output.set(p, offset);
-    offset += p.length;
-  }
-  return { output, channels };
+  return { output: concatArrays(parts, (length) => new Float32Array(length)), channels };
 }
 
 function checkInputShape(model: LayersModel, prepared: PreparedCase, modelDir: string): void {
@@ -161,15 +155,7 @@ export default defineStage<PredictParams>({
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       const itemShape = pending[0]!.itemShape;
-      const itemSize = itemShape.reduce((a, b) => a * b, 1);
-      const x = pending.length === 1 ? pending[0]!.x : new Float32Array(pendingItems * itemSize);
-      if (pending.length > 1) {
-        let offset = 0;
-        for (const p of pending) {
-          x.set(p.x, offset);
-          offset += p.x.length;
-        }
-      }
+      const x = pending.length === 1 ? pending[0]!.x : concatArrays(pending.map((p) => p.x), (length) => new Float32Array(length));
       const result = predictItems(model, x, pendingItems, itemShape, batchSize);
       channels = result.channels;
       const outputPerItem = result.output.length / pendingItems;
