@@ -8,7 +8,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { JsonObject, JsonValue } from './stage.js';
 import { readJsonIfExists } from './fs-util.js';
-import { escapeHtml, fileType, findCaseTables, formatNumber, imageDataUri, isJsonObject, reportReferences, REPORT_STYLE, type CaseTable } from './report.js';
+import { escapeHtml, fileType, findCaseTables, formatNumber, imageTag, isJsonObject, reportReferences, REPORT_STYLE, type CaseTable } from './report.js';
 
 export { findCaseTables, type CaseTable };
 
@@ -269,15 +269,17 @@ export interface DiffForPage {
   pipelineA: string;
   pipelineB: string;
   params: { name: string; old: JsonValue | null; new: JsonValue | null }[];
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string; sameAs?: string }[];
   stages: { name: string; change: string; reason: string[] }[];
   cases: PerCaseComparison;
 }
 
 const DIFF_STYLE = `
 .better{color:#15803d}.worse{color:#b91c1c}.same{color:#6b7280}
+tr.case.better,tr.case.worse,tr.case.same{color:inherit}tr.case.better th{color:#15803d}tr.case.worse th{color:#b91c1c}
+table.per-case th{white-space:nowrap;vertical-align:bottom}th.metric-head{text-align:center;border-bottom:1px solid #cbd0d8}
 .pair{display:grid;grid-template-columns:1fr 1fr;gap:12px;margin:8px 0 18px}
-.pair figure img{max-width:100%;image-rendering:pixelated;display:block}
+.pair figure img{max-width:100%;height:auto;display:block}
 .pair h4{margin:0 0 4px}.case-head{font-weight:600;margin-top:12px}
 td.change{font-weight:600}
 `;
@@ -293,7 +295,9 @@ function deltaCell(delta: number | null, improvement: number | null): string {
 }
 
 function caseTableHtml(t: TableComparison): string {
-  const head = `<tr><th>case</th>${t.metrics.map((m) => `<th>${escapeHtml(m)} A</th><th>${escapeHtml(m)} B</th><th>Δ${lowerIsBetter(m) ? ' (lower is better)' : ''}</th>`).join('')}</tr>`;
+  const head =
+    `<tr><th rowspan="2">case</th>${t.metrics.map((m) => `<th colspan="3" class="metric-head">${escapeHtml(m)}${lowerIsBetter(m) ? ' <span class="muted">(lower is better)</span>' : ''}</th>`).join('')}</tr>` +
+    `<tr>${t.metrics.map(() => '<th class="num">A</th><th class="num">B</th><th class="num">Δ</th>').join('')}</tr>`;
   const rows = t.cases
     .map((c) => {
       const cells = t.metrics
@@ -317,10 +321,10 @@ function caseTableHtml(t: TableComparison): string {
 
 function figureHtml(picture: { output: string; file: string } | undefined, runDir: string, run: string): string {
   if (!picture) return `<figure><figcaption>run ${escapeHtml(run)}: no picture of this case</figcaption></figure>`;
-  const uri = imageDataUri(picture.file);
-  const caption = `run ${escapeHtml(run)} · ${escapeHtml(picture.output)} · ${escapeHtml(path.basename(picture.file))}`;
-  if (uri === null) return `<figure><figcaption>${caption} (too large to embed: ${escapeHtml(path.relative(runDir, picture.file))})</figcaption></figure>`;
-  return `<figure data-run="${escapeHtml(run)}"><img alt="${caption}" src="${uri}"><figcaption>${caption}</figcaption></figure>`;
+  const caption = `run ${run} · ${picture.output} · ${path.basename(picture.file)}`;
+  const img = imageTag(picture.file, caption);
+  if (img === null) return `<figure><figcaption>${escapeHtml(caption)} (too large to embed: ${escapeHtml(path.relative(runDir, picture.file))})</figcaption></figure>`;
+  return `<figure data-run="${escapeHtml(run)}">${img}<figcaption>${escapeHtml(caption)}</figcaption></figure>`;
 }
 
 /** Side-by-side pictures of the most-changed cases that have a picture in either run (at most `count`). */
@@ -359,18 +363,20 @@ export function renderDiffHtml(d: DiffForPage, runDirA: string, runDirB: string,
         .map((p) => `<tr><th>${escapeHtml(p.name)}</th><td>${escapeHtml(valueText(p.old))}</td><td>${escapeHtml(valueText(p.new))}</td></tr>`)
         .join('')}</tbody></table>`
     : '<p class="muted">No param differs.</p>';
+  const shownMetrics = d.metrics.filter((m) => m.sameAs === undefined);
+  const repeated = d.metrics.length - shownMetrics.length;
   const metrics = d.metrics.length
-    ? `<table class="data" id="metric-deltas"><thead><tr><th>metric</th><th>A</th><th>B</th><th>Δ</th><th></th></tr></thead><tbody>${d.metrics
+    ? `<table class="data" id="metric-deltas"><thead><tr><th>metric</th><th>A</th><th>B</th><th>Δ</th><th></th></tr></thead><tbody>${shownMetrics
         .map(
           (m) =>
             `<tr><th>${escapeHtml(m.name)}</th><td class="num">${m.old === null ? '—' : formatNumber(m.old)}</td><td class="num">${m.new === null ? '—' : formatNumber(m.new)}</td>${deltaCell(m.delta, m.improvement)}<td class="muted">${escapeHtml(
               m.note ?? (lowerIsBetter(m.name) ? 'lower is better' : ''),
             )}</td></tr>`,
         )
-        .join('')}</tbody></table>`
+        .join('')}</tbody></table>${repeated ? `<p class="muted">${repeated} nested metric${repeated === 1 ? '' : 's'} with the same values as the ones above not repeated (<code>--json</code> lists all).</p>` : ''}`
     : '<p class="muted">No metric differs.</p>';
   const stages = `<table class="data" id="stages"><thead><tr><th>stage</th><th>change</th><th>why B ran it</th></tr></thead><tbody>${d.stages
-    .map((s) => `<tr class="${s.change === 'rerun' ? 'rerun' : ''}"><th>${escapeHtml(s.name)}</th><td>${escapeHtml(s.change)}</td><td class="why">${escapeHtml(s.reason.join('; '))}</td></tr>`)
+    .map((s) => `<tr class="${s.change === 'rerun' ? 'rerun' : ''}"><th>${escapeHtml(s.name)}</th><td>${escapeHtml(s.change)}</td><td class="why">${escapeHtml(s.change === 'rerun' ? s.reason.join('; ') || 'key changed' : s.change === 'cached-in-both' ? 'cached in both' : s.change === 'same-key' ? (s.reason.length ? `same key, computed again: ${s.reason.join('; ')}` : 'reused (same key as A)') : s.change)}</td></tr>`)
     .join('')}</tbody></table>`;
   const cases = d.cases.tables.length ? d.cases.tables.map(caseTableHtml).join('') : '<p class="muted">Neither metrics.json has a per-case table (an array of objects with an <code>id</code>).</p>';
   return `<!doctype html>

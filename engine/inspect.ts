@@ -216,7 +216,7 @@ export interface DiffResult {
    * hd/loss/error/distance); delta and improvement are null when a value is missing or, with `note`, when the
    * metric's definition differs between the runs.
    */
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string; sameAs?: string }[];
   /** Entries of metrics.json's `definitions` block that differ between the runs. */
   definitions: { name: string; old: JsonValue | null; new: JsonValue | null }[];
   stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
@@ -253,6 +253,13 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
       return { name, old: o, new: n, delta, improvement: delta === null ? null : improvementOf(name, delta) };
     })
     .filter((m) => m.old !== m.new);
+  // Nested metrics that repeat a top-level one exactly in both runs (regions.WT.mean.dice = WT_dice) are
+  // marked, so the text and the page list each number once.
+  const topLevel = new Map(metrics.filter((m) => !m.name.includes('.')).map((m) => [`${m.old}|${m.new}`, m.name]));
+  for (const m of metrics) {
+    const twin = m.name.includes('.') ? topLevel.get(`${m.old}|${m.new}`) : undefined;
+    if (twin !== undefined && m.old !== null && m.new !== null) m.sameAs = twin;
+  }
   const definitions = Object.entries(flatten(defsA ?? {}))
     .concat(Object.entries(flatten(defsB ?? {})))
     .map(([name]) => name)
@@ -288,7 +295,9 @@ export function formatDiff(d: DiffResult): string {
   for (const p of d.params) lines.push(`  ${p.name}: ${valueText(p.old ?? undefined)} → ${valueText(p.new ?? undefined)}`);
   lines.push('', 'metrics:');
   if (d.metrics.length === 0) lines.push('  (no differences)');
-  for (const m of d.metrics) lines.push(`  ${m.name}: ${metricValue(m.old)} → ${metricValue(m.new)}${signedDelta(m)}`);
+  for (const m of d.metrics) if (m.sameAs === undefined) lines.push(`  ${m.name}: ${metricValue(m.old)} → ${metricValue(m.new)}${signedDelta(m)}`);
+  const repeated = d.metrics.filter((m) => m.sameAs !== undefined).length;
+  if (repeated > 0) lines.push(`  (${repeated} nested metric${repeated === 1 ? '' : 's'} with the same values as the ones above not repeated; --json lists all)`);
   if (d.definitions.length > 0) {
     lines.push('', 'metric definitions that differ:');
     for (const x of d.definitions) lines.push(`  ${x.name}: ${valueText(x.old ?? undefined)} → ${valueText(x.new ?? undefined)}`);

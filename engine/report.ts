@@ -120,6 +120,30 @@ export function fileType(file: string): string {
   return '.txt';
 }
 
+/** Width and height of a PNG from its IHDR chunk (null for any other file). */
+export function pngSize(file: string): { width: number; height: number } | null {
+  const head = Buffer.alloc(24);
+  const fd = fs.openSync(file, 'r');
+  const n = fs.readSync(fd, head, 0, 24, 0);
+  fs.closeSync(fd);
+  if (n < 24 || head.readUInt32BE(0) !== 0x89504e47 || head.toString('latin1', 12, 16) !== 'IHDR') return null;
+  return { width: head.readUInt32BE(16), height: head.readUInt32BE(20) };
+}
+
+/**
+ * An <img> of an image file as a data: URI. A small PNG (a 32-px model's panel) is scaled up by a whole
+ * factor with crisp pixels; others are left to CSS, which only ever shrinks them smoothly (pixelated
+ * shrinking garbles the text drawn into panels).
+ */
+export function imageTag(file: string, alt: string, target = 560): string | null {
+  const uri = imageDataUri(file);
+  if (uri === null) return null;
+  const size = pngSize(file);
+  const factor = size && size.width > 0 ? Math.floor(target / size.width) : 1;
+  const style = size && factor >= 2 ? ` class="upscaled" style="width:${size.width * factor}px"` : '';
+  return `<img alt="${escapeHtml(alt)}"${style} src="${uri}">`;
+}
+
 function embedFile(file: string, title: string): string | null {
   const ext = fileType(file);
   const size = fs.statSync(file).size;
@@ -129,8 +153,8 @@ function embedFile(file: string, title: string): string | null {
     const svg = fs.readFileSync(file, 'utf8').replace(/<\?xml[^>]*\?>/, '').replace(/<!DOCTYPE[^>]*>/i, '');
     return `<figure class="chart">${svg}${caption}</figure>`;
   }
-  const uri = ext === '.svg' ? null : imageDataUri(file);
-  if (uri !== null) return `<figure class="picture"><img alt="${escapeHtml(title)}" src="${uri}">${caption}</figure>`;
+  const img = ext === '.svg' ? null : imageTag(file, title);
+  if (img !== null) return `<figure class="picture">${img}${caption}</figure>`;
   if (ext === '.csv' && size <= MAX_TEXT_BYTES) return `<h4>${escapeHtml(title)}</h4>${csvTable(fs.readFileSync(file, 'utf8'))}`;
   if ((ext === '.json' || ext === '.txt' || ext === '.md') && size <= MAX_TEXT_BYTES) {
     return `<details><summary>${escapeHtml(title)}</summary><pre>${escapeHtml(fs.readFileSync(file, 'utf8'))}</pre></details>`;
@@ -304,7 +328,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#6b7280}
 .timeline tr.cached td.bar div{background:#9ca3af}.timeline tr.failed td.bar div{background:#dc2626}
 .timeline tr.interrupted td.bar div{background:#f59e0b}.timeline td.why{color:#4b5563;font-size:12px}
 .grid{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;background:#fafafa;border:1px solid #eee;padding:6px}
-figure.chart svg{max-width:560px;height:auto;display:block}figure.picture{max-width:600px}figure.picture img{width:100%;height:auto;display:block}
+figure.chart svg{max-width:560px;height:auto;display:block}figure.picture{max-width:600px}figure.picture img{max-width:100%;height:auto;display:block}img.upscaled{image-rendering:pixelated}
 figcaption{font-size:12px;color:#4b5563;margin-top:4px}.scroll{max-height:420px;overflow:auto}
 pre{background:#f3f4f6;padding:10px;overflow:auto;max-height:480px;font-size:12px}
 .status-done{color:#15803d}.status-failed{color:#b91c1c}.status-interrupted{color:#b45309}

@@ -129,7 +129,7 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
     'the most-changed cases that have panels, in order',
   );
   for (const [, id, body] of blocks) {
-    const images = [...body!.matchAll(/<figure data-run="([^"]+)"><img alt="[^"]*" src="data:image\/png;base64,([A-Za-z0-9+/=]+)"/g)];
+    const images = [...body!.matchAll(/<figure data-run="([^"]+)"><img alt="[^"]*"[^>]*? src="data:image\/png;base64,([A-Za-z0-9+/=]+)"/g)];
     assert.deepEqual(images.map((m) => m[1]), [idA, idB], `${id}: A's and B's panel side by side`);
     const panelA = fs.readFileSync(path.join(dir, 'runs', 'carvana', idA, 'stages', 'predict', 'panels', panels.find((p) => p.includes(id!))!));
     assert.equal(images[0]![2], panelA.toString('base64'), `${id}: A's own panel file`);

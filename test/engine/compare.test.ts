@@ -163,10 +163,11 @@ test('diffRuns on run folders: signed metric deltas, per-region cases, and a pag
   const blocks = [...html.matchAll(/<div class="case-pictures" data-case="([^"]+)">([\s\S]*?)(?=<div class="case-pictures"|<\/section>)/g)];
   assert.equal(blocks.length, 3, 'every case has panels; at most 6 shown');
   assert.equal(blocks[0]![1], 'BraTS19_A_10', 'the most-changed case first');
-  const pics = [...blocks[0]![2]!.matchAll(/<figure data-run="([^"]+)"><img alt="[^"]*" src="data:image\/png;base64,([^"]+)"/g)];
+  const pics = [...blocks[0]![2]!.matchAll(/<figure data-run="([^"]+)"><img alt="[^"]*"[^>]*? src="data:image\/png;base64,([^"]+)"/g)];
   assert.deepEqual(pics.map((p) => p[1]), [d.a, d.b]);
   const own = (dir: string): string => fs.readFileSync(path.join(dir, 'stages', 'predict', 'panels', '001_BraTS19_A_10.png')).toString('base64');
   assert.deepEqual(pics.map((p) => p[2]), [own(dirA), own(dirB)], 'A\'s panel left, B\'s right, and not BraTS19_A_1\'s');
+  assert.match(blocks[0]![2]!, /<img alt="[^"]*" class="upscaled" style="width:552px"/, 'a 24-px panel is scaled up by a whole factor (23)');
   assert.match(html, /<table class="data per-case" data-table="regions\.ET\.per_case">/);
   assert.ok(!/(src|href)="https?:/.test(html));
 
