@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { JsonObject, JsonValue } from '../../engine/stage.js';
 import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../tfrecord/example.js';
 import type { FeatureSpec } from '../tfrecord/spec.js';
-import { readNifti } from '../nifti/read.js';
+import { readNifti, sameDims3d } from '../nifti/read.js';
 import { writeNifti } from '../nifti/write.js';
 import {
   argmaxClasses,
@@ -32,10 +32,6 @@ export interface BratsIndexSample {
   label: string | null;
 }
 
-function sameDims(a: number[], b: number[]): boolean {
-  return a.length >= 3 && b.length >= 3 && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
-}
-
 /**
  * One ingest patient as Example features (docs/contracts.md "BraTS features"): the `modalities` volumes as
  * float32 `[M][Z][Y][X]`, geometry from the first modality, and the seg as uint8 in its original label values
@@ -52,7 +48,7 @@ export async function encodeBratsSample(root: string, sample: BratsIndexSample, 
   const [X, Y, Z] = first.dims as [number, number, number];
   const voxels = X * Y * Z;
   for (const v of volumes) {
-    if (!sameDims(v.dims, first.dims) || v.data.length < voxels) {
+    if (!sameDims3d(v.dims, first.dims) || v.data.length < voxels) {
       throw new Error(`sample '${sample.id}': ${v.file} is ${v.dims.slice(0, 3).join('x')} but ${first.file} is ${first.dims.slice(0, 3).join('x')}; modalities must match`);
     }
   }
@@ -71,7 +67,7 @@ export async function encodeBratsSample(root: string, sample: BratsIndexSample, 
   };
   if (sample.label !== null && sample.label !== undefined) {
     const seg = await readNifti(path.resolve(root, sample.label));
-    if (!sameDims(seg.dims, first.dims)) {
+    if (!sameDims3d(seg.dims, first.dims)) {
       throw new Error(`sample '${sample.id}': label ${seg.file} is ${seg.dims.slice(0, 3).join('x')} but ${first.file} is ${X}x${Y}x${Z}`);
     }
     const labels = new Uint8Array(voxels);

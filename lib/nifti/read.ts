@@ -120,6 +120,11 @@ export function qformAffine(quatern: number[], qoffset: number[], spacing: numbe
   return affine;
 }
 
+/** Whether two volumes' first three dimensions (the voxel grid) are equal. */
+export function sameDims3d(a: readonly number[], b: readonly number[]): boolean {
+  return a.length >= 3 && b.length >= 3 && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
+}
+
 /** Reads one NIfTI file (.nii or .nii.gz, NIfTI-1 or -2, either byte order). */
 export async function readNifti(file: string): Promise<NiftiVolume> {
   return parseNifti(file, await readNiftiBytes(file));

@@ -3,7 +3,7 @@
 // counts, geometry, datatypes, brain-voxel intensity statistics, label frequencies and unexpected labels.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseNifti, readNiftiBytes, type NiftiVolume } from '../../lib/nifti/read.js';
+import { parseNifti, readNiftiBytes, sameDims3d, type NiftiVolume } from '../../lib/nifti/read.js';
 import { digestBytes, sortedDigests, type FileDigest } from '../../lib/digest.js';
 
 export interface BratsIngestParams {
@@ -147,10 +147,6 @@ function findVolume(root: string, folder: string, id: string, suffix: string): s
   return null;
 }
 
-function sameDims(a: number[], b: number[]): boolean {
-  return a.length >= 3 && b.length >= 3 && a[0] === b[0] && a[1] === b[1] && a[2] === b[2];
-}
-
 const round = (value: number, digits = 4): number => Number(value.toFixed(digits));
 
 export async function ingestBrats(
@@ -229,7 +225,7 @@ export async function ingestBrats(
     if (broken) continue;
 
     const reference = volumes[wanted[0]!]!;
-    const mismatched = wanted.filter((s) => !sameDims(volumes[s]!.dims, reference.dims));
+    const mismatched = wanted.filter((s) => !sameDims3d(volumes[s]!.dims, reference.dims));
     if (mismatched.length > 0) {
       const details = mismatched.map((s) => `${path.basename(files[s]!)} is ${volumes[s]!.dims.join('x')}`).join(', ');
       skip(folder, path.join(absRoot, files[mismatched[0]!]!), `dimensions differ: ${path.basename(files[wanted[0]!]!)} is ${reference.dims.join('x')} but ${details}`);

@@ -125,29 +125,20 @@ async function analysePair(root: string, image: string, mask: string): Promise<P
   };
   const imageFile = path.join(root, image);
   const maskFile = path.join(root, mask);
-  // Each file is read once: its bytes are digested for index.json and decoded from the same buffer.
-  let rgb;
-  let imageFormat;
-  let imageDigest;
+  let imageRead;
+  let maskRead;
   try {
-    const bytes = await readRaw(imageFile);
-    imageDigest = await digestBytes(bytes);
-    imageFormat = (await readImageInfo(bytes, imageFile)).format;
-    rgb = await decodeRgb(bytes, { label: imageFile });
+    imageRead = await readDigestDecode(imageFile, (bytes) => decodeRgb(bytes, { label: imageFile }));
   } catch (error) {
     return { ...empty, skipped: { path: image, reason: `broken image: ${detail(error)}` } };
   }
-  let decoded;
-  let maskFormat;
-  let maskDigest;
   try {
-    const bytes = await readRaw(maskFile);
-    maskDigest = await digestBytes(bytes);
-    maskFormat = (await readImageInfo(bytes, maskFile)).format;
-    decoded = await decodeMask(bytes, { label: maskFile });
+    maskRead = await readDigestDecode(maskFile, (bytes) => decodeMask(bytes, { label: maskFile }));
   } catch (error) {
     return { ...empty, skipped: { path: mask, reason: `broken mask: ${detail(error)}` } };
   }
+  const { decoded: rgb, format: imageFormat, digest: imageDigest } = imageRead;
+  const { decoded, format: maskFormat, digest: maskDigest } = maskRead;
   const imageSize = `${rgb.width}x${rgb.height}`;
   const maskSize = `${decoded.mask.width}x${decoded.mask.height}`;
   if (imageSize !== maskSize) {
@@ -179,12 +170,17 @@ async function analysePair(root: string, image: string, mask: string): Promise<P
   return result;
 }
 
-async function readRaw(file: string): Promise<Uint8Array> {
+/** Reads a file once: its bytes are digested for index.json and decoded from the same buffer. */
+async function readDigestDecode<T>(file: string, decode: (bytes: Uint8Array) => Promise<T>): Promise<{ decoded: T; format: string; digest: FileDigest }> {
+  let bytes: Uint8Array;
   try {
-    return await fs.promises.readFile(file);
+    bytes = await fs.promises.readFile(file);
   } catch (error) {
     throw new ImageError(file, `cannot read the file (${(error as Error).message})`);
   }
+  const digest = await digestBytes(bytes);
+  const format = (await readImageInfo(bytes, file)).format;
+  return { decoded: await decode(bytes), format, digest };
 }
 
 function detail(error: unknown): string {

@@ -9,22 +9,10 @@ import stage from '../../stages/carvana-ingest/index.js';
 import type { CarvanaIndex, CarvanaIngestParams, CarvanaReport } from '../../stages/carvana-ingest/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+import { copyCarvanaSample } from '../helpers/samples.js';
 
 const sampleRoot = path.join(samplesDir, 'carvana');
 const defaults: CarvanaIngestParams = { strict: false, images_dir: 'train', masks_dir: 'train_masks' };
-
-/** A small raw folder: the first `count` pairs of the shipped sample, copied. */
-function copyOfSample(count: number): { root: string; stems: string[] } {
-  const root = makeTempDir('flow-carvana-raw-');
-  fs.mkdirSync(path.join(root, 'train'));
-  fs.mkdirSync(path.join(root, 'train_masks'));
-  const stems = fs.readdirSync(path.join(sampleRoot, 'train')).sort().slice(0, count).map((name) => name.replace(/\.jpg$/, ''));
-  for (const stem of stems) {
-    fs.copyFileSync(path.join(sampleRoot, 'train', `${stem}.jpg`), path.join(root, 'train', `${stem}.jpg`));
-    fs.copyFileSync(path.join(sampleRoot, 'train_masks', `${stem}_mask.gif`), path.join(root, 'train_masks', `${stem}_mask.gif`));
-  }
-  return { root, stems };
-}
 
 async function runIngest(root: string, params: CarvanaIngestParams = defaults) {
   const run = stageContext(stage, params, { root });
@@ -67,7 +55,7 @@ test('the shipped sample: 96 pairs of 24 cars, 4 angles each, 240x160, masks exa
 });
 
 test('a truncated JPEG is skipped as broken, naming the file; strict makes it an error', async () => {
-  const { root, stems } = copyOfSample(3);
+  const { root, stems } = copyCarvanaSample(3);
   const file = path.join(root, 'train', `${stems[1]}.jpg`);
   const bytes = fs.readFileSync(file);
   fs.writeFileSync(file, bytes.subarray(0, Math.floor(bytes.length / 2)));
@@ -80,7 +68,7 @@ test('a truncated JPEG is skipped as broken, naming the file; strict makes it an
 });
 
 test('a mask of a different size than its image is skipped with both sizes; strict makes it an error', async () => {
-  const { root, stems } = copyOfSample(2);
+  const { root, stems } = copyCarvanaSample(2);
   const maskFile = path.join(root, 'train_masks', `${stems[0]}_mask.gif`);
   const resized = await sharp(fs.readFileSync(maskFile)).resize(200, 150, { kernel: 'nearest' }).greyscale().gif().toBuffer();
   fs.writeFileSync(maskFile, resized);
@@ -92,7 +80,7 @@ test('a mask of a different size than its image is skipped with both sizes; stri
 });
 
 test('a mask saved as JPEG (values other than 0/255) is accepted, thresholded and warned about', async () => {
-  const { root, stems } = copyOfSample(2);
+  const { root, stems } = copyCarvanaSample(2);
   const gifFile = path.join(root, 'train_masks', `${stems[0]}_mask.gif`);
   const jpeg = await sharp(fs.readFileSync(gifFile)).greyscale().jpeg({ quality: 75 }).toBuffer();
   fs.rmSync(gifFile);
@@ -108,7 +96,7 @@ test('a mask saved as JPEG (values other than 0/255) is accepted, thresholded an
 });
 
 test('an image without mask and a mask without image are listed as unpaired; strict makes it an error', async () => {
-  const { root, stems } = copyOfSample(3);
+  const { root, stems } = copyCarvanaSample(3);
   fs.rmSync(path.join(root, 'train_masks', `${stems[0]}_mask.gif`));
   fs.rmSync(path.join(root, 'train', `${stems[2]}.jpg`));
   const { index, report } = await runIngest(root);
@@ -121,7 +109,7 @@ test('an image without mask and a mask without image are listed as unpaired; str
 });
 
 test('an unreadable GIF mask is skipped as broken', async () => {
-  const { root, stems } = copyOfSample(2);
+  const { root, stems } = copyCarvanaSample(2);
   fs.writeFileSync(path.join(root, 'train_masks', `${stems[1]}_mask.gif`), Buffer.from('GIF89a this is not a gif'));
   const { index } = await runIngest(root);
   assert.equal(index.samples.length, 1);

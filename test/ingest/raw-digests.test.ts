@@ -14,6 +14,7 @@ import { hashFileContent } from '../../engine/hashing.js';
 import type { StageKind } from '../../engine/stage.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+import { copyCarvanaSample } from '../helpers/samples.js';
 
 /** Runs an ingest stage; returns index.json's bytes, its engine content digest, and the parsed index. */
 async function ingest<P, I>(stage: StageKind<P>, params: P, root: string): Promise<{ text: string; digest: string; index: I }> {
@@ -33,21 +34,8 @@ function assertFilesCover(root: string, referenced: string[], files: Record<stri
   }
 }
 
-function copyCarvana(count: number): { root: string; stems: string[] } {
-  const source = path.join(samplesDir, 'carvana');
-  const root = makeTempDir('flow-raw-carvana-');
-  fs.mkdirSync(path.join(root, 'train'));
-  fs.mkdirSync(path.join(root, 'train_masks'));
-  const stems = fs.readdirSync(path.join(source, 'train')).sort().slice(0, count).map((name) => name.replace(/\.jpg$/, ''));
-  for (const stem of stems) {
-    fs.copyFileSync(path.join(source, 'train', `${stem}.jpg`), path.join(root, 'train', `${stem}.jpg`));
-    fs.copyFileSync(path.join(source, 'train_masks', `${stem}_mask.gif`), path.join(root, 'train_masks', `${stem}_mask.gif`));
-  }
-  return { root, stems };
-}
-
 test('carvana.ingest: one changed JPEG byte changes index.json; unchanged data gives identical bytes', async () => {
-  const { root, stems } = copyCarvana(4);
+  const { root, stems } = copyCarvanaSample(4);
   const first = await ingest<typeof defaultCarvanaIngestParams, CarvanaIndex>(carvanaIngest, defaultCarvanaIngestParams, root);
   assertFilesCover(root, first.index.samples.flatMap((s) => [s.image, s.label]), first.index.files);
   assert.equal(first.index.samples.length, 4);
