@@ -330,6 +330,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#6b7280}
 .grid{display:flex;flex-wrap:wrap;gap:14px}figure{margin:0;background:#fafafa;border:1px solid #eee;padding:6px}
 figure.chart svg{max-width:560px;height:auto;display:block}figure.picture{max-width:600px}figure.picture img{max-width:100%;height:auto;display:block}img.upscaled{image-rendering:pixelated}
 figcaption{font-size:12px;color:#4b5563;margin-top:4px}.scroll{max-height:420px;overflow:auto}
+table.metrics{display:block;width:100%}table.metrics tbody{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));column-gap:18px}
+table.metrics tr{display:flex;justify-content:space-between;border-bottom:1px solid #eef0f3}table.metrics td,table.metrics th{border:0}
 pre{background:#f3f4f6;padding:10px;overflow:auto;max-height:480px;font-size:12px}
 .status-done{color:#15803d}.status-failed{color:#b91c1c}.status-interrupted{color:#b45309}
 `;
