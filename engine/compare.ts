@@ -269,7 +269,7 @@ export interface DiffForPage {
   pipelineA: string;
   pipelineB: string;
   params: { name: string; old: JsonValue | null; new: JsonValue | null }[];
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string; sameAs?: string }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; note?: string; sameAs?: string }[];
   stages: { name: string; change: string; reason: string[] }[];
   cases: PerCaseComparison;
 }
@@ -369,7 +369,7 @@ export function renderDiffHtml(d: DiffForPage, runDirA: string, runDirB: string,
     ? `<table class="data" id="metric-deltas"><thead><tr><th>metric</th><th>A</th><th>B</th><th>Δ</th><th></th></tr></thead><tbody>${shownMetrics
         .map(
           (m) =>
-            `<tr><th>${escapeHtml(m.name)}</th><td class="num">${m.old === null ? '—' : formatNumber(m.old)}</td><td class="num">${m.new === null ? '—' : formatNumber(m.new)}</td>${deltaCell(m.delta, m.improvement)}<td class="muted">${escapeHtml(
+            `<tr><th>${escapeHtml(m.name)}</th><td class="num">${m.old === null ? '—' : formatNumber(m.old)}</td><td class="num">${m.new === null ? '—' : formatNumber(m.new)}</td>${deltaCell(m.delta, m.delta === null ? null : improvementOf(m.name, m.delta))}<td class="muted">${escapeHtml(
               m.note ?? (lowerIsBetter(m.name) ? 'lower is better' : ''),
             )}</td></tr>`,
         )

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject, JsonValue } from './stage.js';
 import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
-import { compareCases, definitionOf, formatCaseComparison, improvementOf, renderDiffHtml, sameDefinition, type PerCaseComparison } from './compare.js';
+import { compareCases, definitionOf, formatCaseComparison, improvementOf, lowerIsBetter, renderDiffHtml, sameDefinition, type PerCaseComparison } from './compare.js';
 import { sizeOfPath } from './hashing.js';
 import { listRuns, readRunState, type RunState } from './run-folder.js';
 
@@ -212,11 +212,14 @@ export interface DiffResult {
   runDirB: string;
   params: { name: string; old: JsonValue | null; new: JsonValue | null }[];
   /**
-   * Metrics whose value differs. `improvement` is the delta signed so that positive is better (flipped for
-   * hd/loss/error/distance); delta and improvement are null when a value is missing or, with `note`, when the
+   * Metrics whose value differs. `lowerIsBetter` marks hd/loss/error/distance metrics (a negative delta is
+   * an improvement; `better`/`worse` below say which way each went); delta is null when a value is missing or, with `note`, when the
    * metric's definition differs between the runs.
    */
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null; note?: string; sameAs?: string }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; lowerIsBetter?: true; note?: string; sameAs?: string }[];
+  /** Names of the compared metrics that improved / got worse (direction-aware). */
+  better: string[];
+  worse: string[];
   /** Entries of metrics.json's `definitions` block that differ between the runs. */
   definitions: { name: string; old: JsonValue | null; new: JsonValue | null }[];
   stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
@@ -247,18 +250,24 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
       const n = b.metrics[name] ?? null;
       const tablePath = name.split('.').slice(0, -1).join('.');
       if (o !== null && n !== null && !sameDefinition(definitionOf(defsA, name, tablePath), definitionOf(defsB, name, tablePath))) {
-        return { name, old: o, new: n, delta: null, improvement: null, note: 'definition differs between the runs; not compared' };
+        return { name, old: o, new: n, delta: null, ...(lowerIsBetter(name) ? { lowerIsBetter: true as const } : {}), note: 'definition differs between the runs; not compared' };
       }
       const delta = o !== null && n !== null ? n - o : null;
-      return { name, old: o, new: n, delta, improvement: delta === null ? null : improvementOf(name, delta) };
+      return { name, old: o, new: n, delta, ...(lowerIsBetter(name) ? { lowerIsBetter: true as const } : {}) };
     })
     .filter((m) => m.old !== m.new);
   // Nested metrics that repeat a top-level one exactly in both runs (regions.WT.mean.dice = WT_dice) are
   // marked, so the text and the page list each number once.
-  const topLevel = new Map(metrics.filter((m) => !m.name.includes('.')).map((m) => [`${m.old}|${m.new}`, m.name]));
+  const topLevel = metrics.filter((m) => !m.name.includes('.'));
   for (const m of metrics) {
-    const twin = m.name.includes('.') ? topLevel.get(`${m.old}|${m.new}`) : undefined;
-    if (twin !== undefined && m.old !== null && m.new !== null) m.sameAs = twin;
+    if (!m.name.includes('.') || m.old === null || m.new === null) continue;
+    const parts = m.name.split('.');
+    const leaf = parts.at(-1)!;
+    // Same numbers in both runs and the same metric name (`hd95`, `WT_hd95`); a name that also carries one of
+    // the path's segments (`WT`) wins over a bare one.
+    const twins = topLevel.filter((t) => t.old === m.old && t.new === m.new && (t.name === leaf || t.name.endsWith(`_${leaf}`)));
+    const twin = twins.find((t) => parts.slice(0, -1).some((p) => t.name.startsWith(`${p}_`))) ?? twins.find((t) => t.name === leaf);
+    if (twin) m.sameAs = twin.name;
   }
   const definitions = Object.entries(flatten(defsA ?? {}))
     .concat(Object.entries(flatten(defsB ?? {})))
@@ -275,13 +284,17 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
     if (x.key === y.key) return { name, change: x.cached && y.cached ? 'cached-in-both' : 'same-key', keyA: x.key, keyB: y.key, reason: y.cached ? [] : y.reason };
     return { name, change: 'rerun', keyA: x.key, keyB: y.key, reason: y.reason };
   });
-  return { a: a.runId, b: b.runId, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
+  const direction = (m: DiffResult['metrics'][number]): number => (m.delta === null ? 0 : improvementOf(m.name, m.delta));
+  const better = metrics.filter((m) => direction(m) > 0).map((m) => m.name);
+  const worse = metrics.filter((m) => direction(m) < 0).map((m) => m.name);
+  return { a: a.runId, b: b.runId, better, worse, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
 }
 
 function signedDelta(m: DiffResult['metrics'][number]): string {
   if (m.note) return ` (${m.note})`;
-  if (m.delta === null || m.improvement === null) return '';
-  const verdict = m.improvement > 0 ? 'better' : m.improvement < 0 ? 'worse' : 'same';
+  if (m.delta === null) return '';
+  const improvement = improvementOf(m.name, m.delta);
+  const verdict = improvement > 0 ? 'better' : improvement < 0 ? 'worse' : 'same';
   return ` (${m.delta >= 0 ? '+' : ''}${m.delta.toPrecision(4)}, ${verdict})`;
 }
 

@@ -34,7 +34,9 @@ interface DiffJson {
   a: string;
   b: string;
   params: { name: string; old: unknown; new: unknown }[];
-  metrics: { name: string; old: number | null; new: number | null; delta: number | null; improvement: number | null }[];
+  metrics: { name: string; old: number | null; new: number | null; delta: number | null; lowerIsBetter?: true }[];
+  better: string[];
+  worse: string[];
   stages: { name: string; change: string; reason: string[] }[];
   cases: {
     tables: {
@@ -68,9 +70,13 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
   const dice = diff.metrics.find((m) => m.name === 'dice');
   assert.ok(dice && dice.old !== null && dice.new !== null, 'the headline dice is compared');
   assert.ok(Math.abs(dice.delta! - (dice.new! - dice.old!)) < 1e-12);
-  assert.equal(dice.improvement, dice.delta, 'dice: higher is better');
+  assert.equal(dice.lowerIsBetter, undefined, 'dice: higher is better');
+  assert.ok((dice.delta! > 0 ? diff.better : diff.worse).includes('dice'));
   const hd95 = diff.metrics.find((m) => m.name === 'hd95');
-  if (hd95 && hd95.delta !== null) assert.equal(hd95.improvement, -hd95.delta, 'hd95: lower is better, so the sign flips');
+  if (hd95 && hd95.delta !== null) {
+    assert.equal(hd95.lowerIsBetter, true);
+    assert.ok((hd95.delta < 0 ? diff.better : diff.worse).includes('hd95'), 'hd95: lower is better, so a drop is better');
+  }
   assert.ok(!diff.metrics.some((m) => m.name.startsWith('definitions.')), 'definition numbers are no metric');
 
   const change = Object.fromEntries(diff.stages.map((s) => [s.name, s.change]));

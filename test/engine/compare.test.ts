@@ -149,8 +149,10 @@ test('diffRuns on run folders: signed metric deltas, per-region cases, and a pag
   const d = await diffRuns(dirA, dirB);
   assert.deepEqual(d.params.map((p) => p.name), ['data.root', 'lr']);
   const wtHd = d.metrics.find((m) => m.name === 'WT_hd95')!;
-  assert.deepEqual([wtHd.old, wtHd.new, wtHd.delta, wtHd.improvement], [5, 4, -1, 1]);
-  assert.ok(d.metrics.find((m) => m.name === 'WT_dice')!.improvement! > 0);
+  assert.deepEqual(wtHd, { name: 'WT_hd95', old: 5, new: 4, delta: -1, lowerIsBetter: true });
+  assert.ok(d.better.includes('WT_hd95') && d.better.includes('WT_dice'), 'a lower hd95 and a higher dice are both better');
+  assert.deepEqual(d.worse, []);
+  for (const r of REGIONS) assert.equal(d.metrics.find((m) => m.name === `regions.${r}.mean.hd95`)!.sameAs, `${r}_hd95`, 'each region\'s mean is its own top-level number');
   assert.ok(!d.metrics.some((m) => m.name.startsWith('definitions.')));
   assert.deepEqual(d.stages.map((s) => [s.name, s.change]), [['ingest', 'same-key'], ['predict', 'rerun']]);
   assert.deepEqual(d.cases.tables.map((t) => t.cases[0]!.id), ['BraTS19_A_10', 'BraTS19_A_10', 'BraTS19_A_10']);
