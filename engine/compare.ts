@@ -272,6 +272,7 @@ export interface DiffForPage {
   metrics: { name: string; old: number | null; new: number | null; delta: number | null; note?: string; sameAs?: string }[];
   stages: { name: string; change: string; reason: string[] }[];
   cases: PerCaseComparison;
+  missingMetrics?: ('a' | 'b')[];
 }
 
 const DIFF_STYLE = `
@@ -365,7 +366,8 @@ export function renderDiffHtml(d: DiffForPage, runDirA: string, runDirB: string,
     : '<p class="muted">No param differs.</p>';
   const shownMetrics = d.metrics.filter((m) => m.sameAs === undefined);
   const repeated = d.metrics.length - shownMetrics.length;
-  const metrics = d.metrics.length
+  const missing = (d.missingMetrics ?? []).map((side) => `<p class="worse">Run ${escapeHtml(side === 'a' ? d.a : d.b)} (${side.toUpperCase()}) has no metrics.json: it stopped before writing one, so no metric is compared.</p>`).join('');
+  const metrics = missing ? missing : d.metrics.length
     ? `<table class="data" id="metric-deltas"><thead><tr><th>metric</th><th>A</th><th>B</th><th>Δ</th><th></th></tr></thead><tbody>${shownMetrics
         .map(
           (m) =>
@@ -376,7 +378,7 @@ export function renderDiffHtml(d: DiffForPage, runDirA: string, runDirB: string,
         .join('')}</tbody></table>${repeated ? `<p class="muted">${repeated} nested metric${repeated === 1 ? '' : 's'} with the same values as the ones above not repeated (<code>--json</code> lists all).</p>` : ''}`
     : '<p class="muted">No metric differs.</p>';
   const stages = `<table class="data" id="stages"><thead><tr><th>stage</th><th>change</th><th>why B ran it</th></tr></thead><tbody>${d.stages
-    .map((s) => `<tr class="${s.change === 'rerun' ? 'rerun' : ''}"><th>${escapeHtml(s.name)}</th><td>${escapeHtml(s.change)}</td><td class="why">${escapeHtml(s.change === 'rerun' ? s.reason.join('; ') || 'key changed' : s.change === 'cached-in-both' ? 'cached in both' : s.change === 'same-key' ? (s.reason.length ? `same key, computed again: ${s.reason.join('; ')}` : 'reused (same key as A)') : s.change)}</td></tr>`)
+    .map((s) => `<tr class="${s.change === 'rerun' ? 'rerun' : ''}"><th>${escapeHtml(s.name)}</th><td>${escapeHtml(s.change)}</td><td class="why">${escapeHtml(s.change === 'rerun' ? s.reason.join('; ') || 'key changed' : s.change === 'cached-in-both' ? 'cached in both' : s.change === 'same-key' ? (s.reason.length ? `same key, computed again: ${s.reason.join('; ')}` : 'reused (same key as A)') : s.change === 'not-done' ? `not done in B: ${s.reason.join('; ')}` : s.change)}</td></tr>`)
     .join('')}</tbody></table>`;
   const cases = d.cases.tables.length ? d.cases.tables.map(caseTableHtml).join('') : '<p class="muted">Neither metrics.json has a per-case table (an array of objects with an <code>id</code>).</p>';
   return `<!doctype html>

@@ -222,7 +222,10 @@ export interface DiffResult {
   worse: string[];
   /** Entries of metrics.json's `definitions` block that differ between the runs. */
   definitions: { name: string; old: JsonValue | null; new: JsonValue | null }[];
-  stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
+  /** `not-done`: B did not finish the stage (failed, interrupted, or never reached); reason says which. */
+  stages: { name: string; change: 'cached-in-both' | 'same-key' | 'rerun' | 'not-done' | 'only-in-a' | 'only-in-b'; keyA: string | null; keyB: string | null; reason: string[] }[];
+  /** Set when a run has no metrics.json (it failed or stopped before writing one): no metric is compared. */
+  missingMetrics?: ('a' | 'b')[];
   /** Per-case tables of metrics.json matched by path and case id. */
   cases: PerCaseComparison;
 }
@@ -243,7 +246,9 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
   const params = differingParams([a, b]).map((name) => ({ name, old: a.params[name] ?? null, new: b.params[name] ?? null }));
   // The definitions block describes the numbers; its own numeric leaves (a threshold) are no metric.
   const isMetric = (name: string): boolean => !name.startsWith('definitions.');
-  const metricNames = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].filter(isMetric).sort();
+  // A run without metrics.json stopped early: listing every metric as "→ —" would only hide that.
+  const missingMetrics = [...(rawA === undefined ? ['a' as const] : []), ...(rawB === undefined ? ['b' as const] : [])];
+  const metricNames = missingMetrics.length > 0 ? [] : [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].filter(isMetric).sort();
   const metrics: DiffResult['metrics'] = metricNames
     .map((name) => {
       const o = a.metrics[name] ?? null;
@@ -269,25 +274,29 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
     const twin = twins.find((t) => parts.slice(0, -1).some((p) => t.name.startsWith(`${p}_`))) ?? twins.find((t) => t.name === leaf);
     if (twin) m.sameAs = twin.name;
   }
-  const definitions = Object.entries(flatten(defsA ?? {}))
+  const definitions = (defsA === undefined || defsB === undefined ? [] : Object.entries(flatten(defsA ?? {}))
     .concat(Object.entries(flatten(defsB ?? {})))
     .map(([name]) => name)
     .filter((name, i, all) => all.indexOf(name) === i)
     .map((name) => ({ name, old: flatten(defsA ?? {})[name] ?? null, new: flatten(defsB ?? {})[name] ?? null }))
-    .filter((d) => JSON.stringify(d.old) !== JSON.stringify(d.new));
+    .filter((d) => JSON.stringify(d.old) !== JSON.stringify(d.new)));
   const stageNames = [...new Set([...sa.order, ...sb.order])];
   const stages: DiffResult['stages'] = stageNames.map((name) => {
     const x = sa.stages[name];
     const y = sb.stages[name];
     if (!x) return { name, change: 'only-in-b', keyA: null, keyB: y?.key ?? null, reason: [] };
     if (!y) return { name, change: 'only-in-a', keyA: x.key, keyB: null, reason: [] };
+    if (y.status !== 'done') {
+      const why = y.status === 'pending' ? 'not reached' : `${y.status}${y.error ? `: ${y.error.split('\n')[0]}` : ''}`;
+      return { name, change: 'not-done', keyA: x.key, keyB: y.key, reason: [why] };
+    }
     if (x.key === y.key) return { name, change: x.cached && y.cached ? 'cached-in-both' : 'same-key', keyA: x.key, keyB: y.key, reason: y.cached ? [] : y.reason };
     return { name, change: 'rerun', keyA: x.key, keyB: y.key, reason: y.reason };
   });
   const direction = (m: DiffResult['metrics'][number]): number => (m.delta === null ? 0 : improvementOf(m.name, m.delta));
   const better = metrics.filter((m) => direction(m) > 0).map((m) => m.name);
   const worse = metrics.filter((m) => direction(m) < 0).map((m) => m.name);
-  return { a: a.runId, b: b.runId, better, worse, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
+  return { a: a.runId, b: b.runId, ...(missingMetrics.length ? { missingMetrics } : {}), better, worse, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
 }
 
 function signedDelta(m: DiffResult['metrics'][number]): string {
@@ -307,7 +316,8 @@ export function formatDiff(d: DiffResult): string {
   if (d.params.length === 0) lines.push('  (no differences)');
   for (const p of d.params) lines.push(`  ${p.name}: ${valueText(p.old ?? undefined)} → ${valueText(p.new ?? undefined)}`);
   lines.push('', 'metrics:');
-  if (d.metrics.length === 0) lines.push('  (no differences)');
+  for (const side of d.missingMetrics ?? []) lines.push(`  run ${side === 'a' ? d.a : d.b} (${side.toUpperCase()}) has no metrics.json (${side === 'a' ? 'A' : 'B'} stopped before writing one); metrics not compared`);
+  if (d.metrics.length === 0 && !d.missingMetrics) lines.push('  (no differences)');
   for (const m of d.metrics) if (m.sameAs === undefined) lines.push(`  ${m.name}: ${metricValue(m.old)} → ${metricValue(m.new)}${signedDelta(m)}`);
   const repeated = d.metrics.filter((m) => m.sameAs !== undefined).length;
   if (repeated > 0) lines.push(`  (${repeated} nested metric${repeated === 1 ? '' : 's'} with the same values as the ones above not repeated; --json lists all)`);
@@ -326,7 +336,9 @@ export function formatDiff(d: DiffResult): string {
             ? s.reason.length === 0
               ? 'unchanged (B reused the same result)'
               : `same key, computed again in B: ${s.reason.join('; ')}`
-            : s.change === 'only-in-a'
+            : s.change === 'not-done'
+              ? `not done in B: ${s.reason.join('; ')}`
+              : s.change === 'only-in-a'
               ? 'only in A'
               : 'only in B';
     lines.push(`  ${s.name}: ${what}`);

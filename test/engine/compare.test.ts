@@ -181,6 +181,17 @@ test('diffRuns on run folders: signed metric deltas, per-region cases, and a pag
   assert.match(hd.note!, /definition differs/);
   assert.deepEqual(d2.definitions, [{ name: 'hd95_units', old: 'mm', new: 'voxels' }]);
   assert.match(formatDiff(d2), /WT_hd95: 5 → 4 \(definition differs between the runs; not compared\)/);
+
+  // A run that failed before writing metrics.json: no metric is listed as "→ —", the failed stage says why.
+  const failed = await writeRun(path.join(root, 'runs3'), '20260101-000100-bbbb', { lr: 0.2 }, {}, 50, 'failed');
+  fs.rmSync(path.join(failed, 'metrics.json'));
+  const d3 = await diffRuns(dirA, failed);
+  assert.deepEqual(d3.missingMetrics, ['b']);
+  assert.deepEqual([d3.metrics, d3.definitions, d3.cases.tables], [[], [], []]);
+  assert.deepEqual(d3.cases.onlyInA, REGIONS.map((r) => `regions.${r}.per_case`));
+  assert.deepEqual(d3.stages.find((s) => s.name === 'predict'), { name: 'predict', change: 'not-done', keyA: 'k-predict-a', keyB: 'k-predict-b', reason: ['failed: predict: out of memory'] });
+  assert.match(formatDiff(d3), /has no metrics\.json \(B stopped before writing one\)/);
+  assert.match(renderDiffHtml(d3, dirA, failed), /has no metrics\.json/);
 });
 
 test('flow diff --html [FILE] and flow runs through the CLI', async () => {
