@@ -307,10 +307,13 @@ function timelineSection(state: RunState): string {
     const pct = Math.max(0.4, (100 * width) / span);
     const label = s.cached ? 'cache hit' : s.status;
     const reason = s.cached ? '' : s.reason.join('; ');
-    const detail = [reason, s.resumedFromCheckpoint ? 'resumed from checkpoint' : '', s.error ?? ''].filter(Boolean).join(' · ');
+    const detail = [reason, s.resumedFromCheckpoint ? 'resumed from checkpoint' : ''].filter(Boolean).join(' · ');
+    const error = s.error ? `<div class="error">${escapeHtml(s.error)}</div>` : '';
+    // A stage that never started has no place on the time axis.
+    const bar = s.started ? `<div style="margin-left:${left.toFixed(2)}%;width:${pct.toFixed(2)}%"></div>` : '';
     return `<tr class="stage ${s.cached ? 'cached' : s.status}"><th>${escapeHtml(name)}</th><td>${escapeHtml(label)}</td><td class="num">${escapeHtml(
       formatSeconds(s.durationMs),
-    )}</td><td class="bar"><div style="margin-left:${left.toFixed(2)}%;width:${pct.toFixed(2)}%"></div></td><td class="why">${escapeHtml(detail)}</td></tr>`;
+    )}</td><td class="bar">${bar}</td><td class="why">${escapeHtml(detail)}${error}</td></tr>`;
   };
   const rows = state.order.map((name) => (state.stages[name] ? row(name, state.stages[name]!) : '')).join('');
   return `<table class="timeline" id="timeline"><thead><tr><th>stage</th><th>status</th><th>time</th><th>timeline</th><th>why it ran</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -332,9 +335,22 @@ figure.chart svg{max-width:560px;height:auto;display:block}figure.picture{max-wi
 figcaption{font-size:12px;color:#4b5563;margin-top:4px}.scroll{max-height:420px;overflow:auto}
 table.metrics{display:block;width:100%}table.metrics tbody{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));column-gap:18px}
 table.metrics tr{display:flex;justify-content:space-between;border-bottom:1px solid #eef0f3}table.metrics td,table.metrics th{border:0}
+.timeline .error{color:#b91c1c;margin-top:2px;white-space:pre-wrap}
+section.stopped{border-color:#fca5a5;background:#fef2f2}section.stopped.interrupted{border-color:#fcd34d;background:#fffbeb}
 pre{background:#f3f4f6;padding:10px;overflow:auto;max-height:480px;font-size:12px}
 .status-done{color:#15803d}.status-failed{color:#b91c1c}.status-interrupted{color:#b45309}
 `;
+
+/** For a failed or interrupted run: which stage stopped it, its error, and how to continue. */
+function stoppedBanner(state: RunState): string {
+  if (state.status !== 'failed' && state.status !== 'interrupted') return '';
+  const stage = state.order.find((n) => state.stages[n]?.status === state.status);
+  const error = stage ? state.stages[stage]?.error : null;
+  const what = `${stage ? `Stage <b>${escapeHtml(stage)}</b>` : 'The run'} ${state.status === 'failed' ? 'failed' : 'was interrupted'}`;
+  return `<section class="stopped ${escapeHtml(state.status)}" id="stopped"><h2>${what}</h2>${error ? `<pre>${escapeHtml(error)}</pre>` : ''}<p>Continue with <code>flow resume ${escapeHtml(
+    state.runId,
+  )}</code>${state.status === 'failed' ? ' once the cause is fixed' : ''}: finished stages are kept${state.status === 'interrupted' ? ' and training continues from its last checkpoint' : ''}.</p></section>`;
+}
 
 /** Builds report.html's text from a run folder. */
 export function renderRunReport(runDir: string): string {
@@ -357,6 +373,7 @@ export function renderRunReport(runDir: string): string {
     total,
   )} · ${cachedCount}/${state.order.length} stages from cache${state.overrides.length ? ` · overrides: <code>${escapeHtml(state.overrides.join(' '))}</code>` : ''}</div></header>
 <main>
+${stoppedBanner(state)}
 <section id="metrics"><h2>Metrics</h2>${metricsSection(metrics)}</section>
 <section><h2>Stages</h2>${timelineSection(state)}</section>
 ${artifacts ? `<section id="outputs"><h2>Outputs</h2>${artifacts}</section>` : ''}
