@@ -57,13 +57,11 @@ export interface FlowProcess {
 }
 
 /** Starts `flow <args>` in the project root (where the pipelines' relative data paths resolve). */
-export function spawnFlow(home: FlowHome, args: readonly string[], options: { wrapper?: string[] } = {}): FlowProcess {
-  const argv = [process.execPath, ...cliArgv(), ...args];
-  const [command, ...rest] = [...(options.wrapper ?? []), ...argv];
+export function spawnFlow(home: FlowHome, args: readonly string[], options: { env?: Record<string, string> } = {}): FlowProcess {
   const started = Date.now();
-  const child = spawn(command!, rest, {
+  const child = spawn(process.execPath, [...cliArgv(), ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...home.env, FLOW_STAGE_REGISTRY: '' },
+    env: { ...process.env, ...home.env, FLOW_STAGE_REGISTRY: '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
