@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import { makeTempDir } from '../helpers/paths.js';
 import { compareCases, definitionOf, findCaseTables, improvementOf, lowerIsBetter, mostChangedCases, nameShowsCase, renderDiffHtml } from '../../engine/compare.js';
 import { clip, diffRuns, formatDiff, formatRunsTable, keyMetrics, listRunSummaries } from '../../engine/inspect.js';
-import { fileType } from '../../engine/report.js';
+import { fileType, renderRunReport } from '../../engine/report.js';
 import type { JsonObject } from '../../engine/stage.js';
 import { runCli, makeProject } from './helpers.js';
 
@@ -243,4 +243,21 @@ test('key metrics, clipped cells, file types sniffed from content', async () => 
   assert.equal(fileType(write('curve', '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>')), '.svg');
   assert.equal(fileType(write('panel', await sharp({ create: { width: 2, height: 2, channels: 3, background: '#123456' } }).png().toBuffer())), '.png');
   assert.equal(fileType(write('photo', await sharp({ create: { width: 2, height: 2, channels: 3, background: '#123456' } }).jpeg().toBuffer())), '.jpg');
+});
+
+test('report.html of a failed run: the stopping stage and its error first, per-region means and per-case rows', async () => {
+  const root = makeTempDir('flow-report-');
+  const runDir = await writeRun(path.join(root, 'runs'), '20260101-000100-bbbb', { lr: 0.2 }, bratsMetrics(base, () => 4), 50, 'failed');
+  const html = renderRunReport(runDir);
+  assert.match(html, /<section class="stopped failed" id="stopped"><h2>Stage <b>predict<\/b> failed<\/h2><pre>predict: out of memory\nat line 3<\/pre>/);
+  assert.match(html, /flow resume 20260101-000100-bbbb/);
+  assert.match(html, /<tr class="stage failed"><th>predict<\/th>[\s\S]*?<div class="error">predict: out of memory/);
+  for (const r of REGIONS) {
+    const mean = (bratsMetrics(base, () => 4).regions as Record<string, { mean: { dice: number } }>)[r]!.mean.dice;
+    assert.match(html, new RegExp(`<tr><th>${r} mean</th><td class="num">3</td><td class="num">${mean.toFixed(4)}</td>`), `${r}: its own mean, from metrics.json`);
+  }
+  assert.equal((html.match(/<table class="data per-case" data-table="regions\.(WT|TC|ET)\.per_case">/g) ?? []).length, 3);
+  assert.equal((html.match(/<tr><th>BraTS19_A_10<\/th>/g) ?? []).length, 3, 'one row per case and region');
+  // The report: output's panels are embedded as pictures, the tiny ones scaled up.
+  assert.equal((html.match(/<figure class="picture"><img [^>]*class="upscaled"/g) ?? []).length, CASES.length);
 });
