@@ -24,9 +24,10 @@ export interface PredictParams {
   panel_width: number;
 }
 
+/** split.json's group lists (cars / patients): predict selects whole records, so it selects by group. */
 interface SplitFile {
-  trainIds: string[];
-  valIds: string[];
+  train: string[];
+  val: string[];
 }
 
 async function readJson(file: string, what: string): Promise<JsonObject> {
@@ -101,7 +102,7 @@ export default defineStage<PredictParams>({
   inputs: {
     model: { description: 'LayersModel folder (train or export output)' },
     data: { description: "tfrecord.read's data folder" },
-    split: { description: "preprocess's split.json (which ids are train / val)" },
+    split: { description: "preprocess's split.json: records whose group (car / patient) is in its `val` (or `train`) list are predicted" },
     transform: { description: "preprocess's transform.json (replayed to feed the model as in training)" },
   },
   outputs: {
@@ -112,10 +113,10 @@ export default defineStage<PredictParams>({
     const { batch_size: batchSize, subset } = ctx.params;
     const transform = await readJson(ctx.inputs.transform!, 'transform.json');
     const split = (await readJson(ctx.inputs.split!, 'split.json')) as unknown as SplitFile;
-    if (subset !== 'all' && !Array.isArray(split[subset === 'val' ? 'valIds' : 'trainIds'])) {
-      throw new Error(`${ctx.inputs.split}: has no ${subset === 'val' ? 'valIds' : 'trainIds'} list; re-run preprocess`);
+    if (subset !== 'all' && !Array.isArray(split[subset])) {
+      throw new Error(`${ctx.inputs.split}: has no "${subset}" group list; re-run preprocess`);
     }
-    const wanted = subset === 'all' ? null : new Set(subset === 'val' ? split.valIds : split.trainIds);
+    const wanted = subset === 'all' ? null : new Set(split[subset]);
     const adapter = getAdapter(String(transform.dataset));
     const backend = await initBackend(ctx.params.backend);
     ctx.recordEnv(backendFacts(backend));
@@ -128,6 +129,7 @@ export default defineStage<PredictParams>({
     await mkdir(panelsDir, { recursive: true });
     const cases: PairsFile['cases'] = [];
     const seen = new Set<string>();
+    const seenGroups = new Set<string>();
     let channels = 0;
     let panelsDrawn = 0;
     const started = Date.now();
@@ -172,7 +174,9 @@ export default defineStage<PredictParams>({
       for await (const view of readExamples(ctx.inputs.data!)) {
         if (ctx.signal.aborted) return { status: 'interrupted' };
         const id = getString(view.features, 'id');
-        if (wanted !== null && !wanted.has(id)) continue;
+        const group = getString(view.features, 'group');
+        if (wanted !== null && !wanted.has(group)) continue;
+        seenGroups.add(group);
         if (seen.has(id)) throw new Error(`${path.join(ctx.inputs.data!, view.file)} record ${view.index}: id "${id}" appears twice in the data`);
         seen.add(id);
         const prepared = await adapter.prepare(view.features, transform);
@@ -187,10 +191,10 @@ export default defineStage<PredictParams>({
       model.dispose();
     }
     if (wanted !== null) {
-      const missing = [...wanted].filter((id) => !seen.has(id));
+      const missing = [...wanted].filter((group) => !seenGroups.has(group));
       if (missing.length > 0) {
         throw new Error(
-          `${ctx.inputs.split}: ${missing.length} ${subset} id(s) are not in ${ctx.inputs.data} (e.g. ${missing.slice(0, 3).join(', ')}); ` +
+          `${ctx.inputs.split}: ${missing.length} ${subset} group(s) are not in ${ctx.inputs.data} (e.g. ${missing.slice(0, 3).join(', ')}); ` +
             'split.json and the data must come from the same preprocess run',
         );
       }

@@ -23,7 +23,8 @@ async function carvanaRecords(dir: string, count: number): Promise<{ data: strin
   const indexFile = path.join(dir, 'index.json');
   fs.writeFileSync(indexFile, JSON.stringify({
     dataset: 'carvana', root: carvanaRoot, skipped: [],
-    samples: ids.map((id) => ({ id, group: id.split('_')[0], image: `train/${id}.jpg`, label: `train_masks/${id}_mask.gif` })),
+    // One group per photo, so tests can split photos of one car (predict selects records by group).
+    samples: ids.map((id) => ({ id, group: id, image: `train/${id}.jpg`, label: `train_masks/${id}_mask.gif` })),
   }));
   const params: TFRecordWriteParams = { shard_size: 2, shard_bytes: null, compression: 'none' };
   const { ctx } = stageContext(tfrecordWrite, params, { samples: indexFile });
@@ -43,7 +44,7 @@ test('predict on Carvana records: PNG masks at the original size, labels, pairs.
     normalize: { mode: 'dataset', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
   }));
   const valIds = [ids[1]!, ids[3]!, ids[4]!];
-  fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ seed: 1, train: [], val: [], trainIds: [ids[0], ids[2]], valIds }));
+  fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ seed: 1, train: [ids[0], ids[2]], val: valIds, trainIds: [ids[0], ids[2]], valIds }));
   const params: PredictParams = { backend: 'cpu', batch_size: 2, subset: 'val', panels: 2, panel_width: 512 };
   const inputs = { model: path.join(dir, 'model'), data, split: path.join(dir, 'split.json'), transform: path.join(dir, 'transform.json') };
   const { ctx } = stageContext(predict, params, inputs);
@@ -107,7 +108,7 @@ test('predict refuses a model whose input shape does not match the transform', a
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({
     dataset: 'carvana', size: [32, 32], channels: 3, normalize: { mode: 'none', mean: [0, 0, 0], std: [1, 1, 1] },
   }));
-  fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ trainIds: [], valIds: ids }));
+  fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ train: [], val: ids, trainIds: [], valIds: ids }));
   const params: PredictParams = { backend: 'cpu', batch_size: 2, subset: 'val', panels: 0, panel_width: 512 };
   const { ctx } = stageContext(predict, params, {
     model: path.join(dir, 'model'), data, split: path.join(dir, 'split.json'), transform: path.join(dir, 'transform.json'),
