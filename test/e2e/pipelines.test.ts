@@ -53,7 +53,7 @@ async function runAndCheck(home: FlowHome, pipeline: string, name: string, overr
 }
 
 /** A training-param change: data stages from the cache, training and what follows re-run, the reason names it. */
-function assertLrChangeReuse(second: RunStateJson, oldLr: string, newLr: string): void {
+function assertLrChangeReuse(second: RunStateJson, stderr: string, oldLr: string, newLr: string): void {
   const outcomes = stageOutcomes(second);
   for (const name of DATA_STAGES) assert.equal(outcomes[name], 'cached', `${name} should come from the cache: ${JSON.stringify(outcomes)}`);
   assert.equal(outcomes.model, 'cached', 'the model does not depend on the learning rate');
@@ -61,6 +61,9 @@ function assertLrChangeReuse(second: RunStateJson, oldLr: string, newLr: string)
   const reason = second.stages.hparams!.reason.join('\n');
   assert.match(reason, /train\.lr/, reason);
   assert.ok(reason.includes(oldLr) && reason.includes(newLr), `reason should show ${oldLr} → ${newLr}: ${reason}`);
+  // What the user sees: the status line of the re-run stage gives the same reason.
+  const printed = stderr.split('\n').find((line) => /▶ hparams\s+running:/.test(line)) ?? '';
+  assert.ok(/train\.lr/.test(printed) && printed.includes(oldLr) && printed.includes(newLr), `printed reason: ${printed}`);
 }
 
 test('carvana.yaml: twelve steps to done on the sample; a train.lr change reuses ingest, records, dataset, preprocess', async () => {
@@ -75,8 +78,7 @@ test('carvana.yaml: twelve steps to done on the sample; a train.lr change reuses
 
   const second = await runAndCheck(home, carvanaPipeline, 'carvana', [...SMALL_TRAINING, 'train.lr=0.001']);
   assert.notEqual(second.runDir, first.runDir);
-  assertLrChangeReuse(second.state, '0.003', '0.001');
-  assert.match(second.stderr, /train\.lr/);
+  assertLrChangeReuse(second.state, second.stderr, '0.003', '0.001');
 });
 
 test('brats.yaml: twelve steps to done on the sample with WT/TC/ET Dice and HD95; a train.lr change reuses the data stages', async () => {
@@ -100,7 +102,7 @@ test('brats.yaml: twelve steps to done on the sample with WT/TC/ET Dice and HD95
   assert.ok(pairs.cases.length >= 1 && pairs.cases.every((c) => /^BraTS19_/.test(c.id) && c.label !== null), JSON.stringify(pairs.cases));
 
   const second = await runAndCheck(home, bratsPipeline, 'brats', [...SMALL_TRAINING, 'train.lr=0.002']);
-  assertLrChangeReuse(second.state, '0.001', '0.002');
+  assertLrChangeReuse(second.state, second.stderr, '0.001', '0.002');
 });
 
 test('Ctrl+C during training: exit 130, state interrupted; flow resume finishes from the checkpoint', async () => {
