@@ -40,6 +40,7 @@ function kindsInConfig(runDir: string): string[] {
 
 function assertAllDone(state: RunStateJson, stderr: string): void {
   assert.equal(state.status, 'done', stderr);
+  assert.equal(state.order.length, 12, `twelve stages: ${state.order.join(', ')}`);
   for (const name of state.order) assert.equal(state.stages[name]!.status, 'done', `${name}: ${state.stages[name]!.error ?? ''}`);
 }
 
