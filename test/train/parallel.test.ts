@@ -2,6 +2,7 @@
 // and an interrupted + resumed 2-worker run ends with exactly the uninterrupted 2-worker run's weights.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { initBackend, getTf } from '../../lib/tf/backend.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
@@ -37,6 +38,9 @@ test('splitSizes and resolveWorkers', () => {
   assert.equal(resolveWorkers(1, 'wasm'), 1);
   assert.equal(resolveWorkers('auto', 'tensorflow'), 1);
   assert.equal(resolveWorkers(2, 'wasm'), 2);
+  // auto: one thread per core, up to 2, on the single-threaded backends.
+  assert.equal(resolveWorkers('auto', 'wasm'), Math.min(2, os.availableParallelism()));
+  assert.equal(resolveWorkers('auto', 'cpu'), Math.min(2, os.availableParallelism()));
 });
 
 test('averaged gradients of two parts equal the full batch gradient (no batch norm)', async () => {
