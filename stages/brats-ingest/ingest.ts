@@ -87,7 +87,8 @@ export interface IngestOptions {
 }
 
 const EXPECTED_LAYOUT =
-  'expected the BraTS 2019 layout: Training/{HGG,LGG}/<patient>/<patient>_{flair,t1,t1ce,t2,seg}.nii.gz and/or Validation/<patient>/<patient>_{flair,t1,t1ce,t2}.nii.gz';
+  'expected the BraTS 2019 layout: Training/{HGG,LGG}/<patient>/<patient>_{flair,t1,t1ce,t2,seg}.nii.gz and/or Validation/<patient>/<patient>_{flair,t1,t1ce,t2}.nii.gz ' +
+  '(or the official MICCAI_BraTS_2019_Data_Training folder itself, which holds HGG/ and LGG/)';
 
 function listDir(dir: string): fs.Dirent[] {
   try {
@@ -114,7 +115,7 @@ export function checkBratsRoot(root: string): void {
   }
   if (!stat.isDirectory()) throw new Error(`${root}: not a folder; ${EXPECTED_LAYOUT}`);
   const names = new Set(listDir(root).map((e) => e.name));
-  if (names.has('Training') || names.has('Validation')) return;
+  if (names.has('Training') || names.has('Validation') || names.has('HGG') || names.has('LGG')) return;
   const found = describeFound(root);
   if (names.has('train') || names.has('train_masks')) {
     throw new Error(
@@ -124,12 +125,16 @@ export function checkBratsRoot(root: string): void {
   throw new Error(`${root}: not a BraTS folder: ${EXPECTED_LAYOUT}; ${found}`);
 }
 
-/** Patient folders: [subset, relative folder]. */
+/**
+ * Patient folders: [subset, relative folder]. Training patients live in `Training/{HGG,LGG}`, or directly in
+ * `{HGG,LGG}` when the root is the official training download (MICCAI_BraTS_2019_Data_Training) itself.
+ */
 function findPatients(root: string): { subset: BratsSubset; id: string; folder: string }[] {
   const patients: { subset: BratsSubset; id: string; folder: string }[] = [];
+  const trainingDir = fs.existsSync(path.join(root, 'Training')) ? 'Training' : '';
   for (const subset of ['HGG', 'LGG'] as const) {
-    for (const entry of listDir(path.join(root, 'Training', subset))) {
-      if (entry.isDirectory()) patients.push({ subset, id: entry.name, folder: path.join('Training', subset, entry.name) });
+    for (const entry of listDir(path.join(root, trainingDir, subset))) {
+      if (entry.isDirectory()) patients.push({ subset, id: entry.name, folder: path.join(trainingDir, subset, entry.name) });
     }
   }
   for (const entry of listDir(path.join(root, 'Validation'))) {

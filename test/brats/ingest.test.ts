@@ -61,6 +61,17 @@ test('ingests the shipped sample: counts, geometry, datatypes, intensities, labe
   assert.match(text, /edema/);
 });
 
+test('the official training download (HGG/ and LGG/ directly under the root) is accepted as it is', async () => {
+  const root = makeTempDir('flow-brats-official-');
+  fs.cpSync(path.join(samplesDir, 'brats', 'Training'), root, { recursive: true });
+  fs.writeFileSync(path.join(root, 'name_mapping.csv'), 'Grade,BraTS_2019_subject_ID\n');
+  const { index, report } = await runIngest(root);
+  assert.deepEqual(report.counts.bySubset, { HGG: 5, LGG: 3, Validation: 0 });
+  const first = index.samples.find((s) => s.id === 'BraTS19_SYN_0001_1')!;
+  assert.equal(first.label, 'HGG/BraTS19_SYN_0001_1/BraTS19_SYN_0001_1_seg.nii.gz');
+  assert.equal(fs.existsSync(path.join(root, first.images.flair!)), true);
+});
+
 test('missing modality: patient skipped with the reason; strict names the file', async () => {
   const root = makeTempDir();
   await writeTinyPatient(root, 'HGG', 'P1');
