@@ -226,7 +226,8 @@ class Run {
     try {
       return await hashPath(abs, this.cache.statCache);
     } catch (err) {
-      throw new Error(`stage ${stageName}: input ${inputName} (${ref.path}): ${(err as Error).message}; create it or fix the path in ${this.p.file}`);
+      const where = this.p.overrides.length > 0 ? `${this.p.file} or in the --set overrides (${this.p.overrides.join(' ')})` : this.p.file;
+      throw new Error(`stage ${stageName}: input ${inputName} (${ref.path}): ${(err as Error).message}; create it or fix the path in ${where}`);
     }
   }
 
