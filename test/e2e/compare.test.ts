@@ -6,29 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { makeTempDir, repoRoot } from '../helpers/paths.js';
+import { flow, makeFlowHome, setArgs, SMALL_TRAINING } from './helpers.js';
 
-const SMALL = ['--set', 'train.epochs=2', '--set', 'train.input_size=[32,32]', '--set', 'train.filters=4'];
-
-/** The CLI from dist/ when the tests run compiled, else from source through tsx. */
-function cliArgv(): string[] {
-  if (fileURLToPath(import.meta.url).endsWith('.js')) return [path.join(repoRoot, 'dist', 'engine', 'cli-entry.js')];
-  return ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, path.join(repoRoot, 'engine', 'cli-entry.ts')];
-}
-
-function flow(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const SMALL = setArgs(SMALL_TRAINING);
 
 interface DiffJson {
   a: string;
@@ -52,17 +32,17 @@ interface DiffJson {
 }
 
 test('flow diff of two real carvana runs: changed param, metric deltas, re-run stages, per-case changes, --html with both runs\' panels', { timeout: 240_000 }, async () => {
-  const dir = makeTempDir('flow-e2e-compare-');
-  const env = { FLOW_CACHE: path.join(dir, 'cache'), FLOW_RUNS: path.join(dir, 'runs') };
-  const first = await flow(['run', 'pipelines/carvana.yaml', ...SMALL], env);
+  const home = makeFlowHome('flow-e2e-compare-');
+  const dir = home.dir;
+  const first = await flow(home, ['run', 'pipelines/carvana.yaml', ...SMALL]);
   assert.equal(first.code, 0, first.stderr);
-  const second = await flow(['run', 'pipelines/carvana.yaml', ...SMALL, '--set', 'train.lr=0.02'], env);
+  const second = await flow(home, ['run', 'pipelines/carvana.yaml', ...SMALL, '--set', 'train.lr=0.02']);
   assert.equal(second.code, 0, second.stderr);
   const runIds = fs.readdirSync(path.join(dir, 'runs', 'carvana')).sort();
   assert.equal(runIds.length, 2);
   const [idA, idB] = runIds as [string, string];
 
-  const diffRun = await flow(['diff', idA, idB, '--json'], env);
+  const diffRun = await flow(home, ['diff', idA, idB, '--json']);
   assert.equal(diffRun.code, 0, diffRun.stderr);
   const diff = JSON.parse(diffRun.stdout) as DiffJson;
   assert.deepEqual(diff.params, [{ name: 'train.lr', old: 0.003, new: 0.02 }]);
@@ -111,7 +91,7 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
   assert.ok(magnitudes[0]! > 0, 'a different learning rate changes some case');
 
   // Text form: the changed param, the verdicts, the per-case section.
-  const text = await flow(['diff', idA, idB], env);
+  const text = await flow(home, ['diff', idA, idB]);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /train\.lr: 0\.003 → 0\.02/);
   assert.match(text.stdout, /car \(regions\.car\.per_case\): \d+ better, \d+ worse/);
@@ -119,7 +99,7 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
 
   // --html with an explicit file, and the default file beside the runs.
   const page = path.join(dir, 'compare.html');
-  const html = await flow(['diff', idA, idB, '--html', page], env);
+  const html = await flow(home, ['diff', idA, idB, '--html', page]);
   assert.equal(html.code, 0, html.stderr);
   assert.match(html.stderr, /wrote .*compare\.html/);
   const doc = fs.readFileSync(page, 'utf8');
@@ -140,12 +120,12 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
     const panelA = fs.readFileSync(path.join(dir, 'runs', 'carvana', idA, 'stages', 'predict', 'panels', panels.find((p) => p.includes(id!))!));
     assert.equal(images[0]![2], panelA.toString('base64'), `${id}: A's own panel file`);
   }
-  const byDefault = await flow(['diff', idA, idB, '--html'], env);
+  const byDefault = await flow(home, ['diff', idA, idB, '--html']);
   assert.equal(byDefault.code, 0, byDefault.stderr);
   assert.ok(fs.existsSync(path.join(dir, 'runs', 'carvana', `diff-${idA}-${idB}.html`)));
 
   // flow runs: both runs, the differing param as a column, key metrics, and the html file is no run.
-  const runs = await flow(['runs'], env);
+  const runs = await flow(home, ['runs']);
   assert.equal(runs.code, 0, runs.stderr);
   const lines = runs.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^id\s+pipeline\s+status\s+started\s+duration\s+train\.lr\s+dice\s+hd95\s+iou/);

@@ -6,13 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFile, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { makeTempDir, repoRoot } from '../helpers/paths.js';
+import { flow, makeFlowHome, setArgs, SMALL_TRAINING } from './helpers.js';
 
-const SMALL = ['--set', 'train.epochs=2', '--set', 'train.input_size=[32,32]', '--set', 'train.filters=4'];
+const SMALL = setArgs(SMALL_TRAINING);
 
 /** $CHROMIUM, else the first of Debian's / Ubuntu's / Google's names found on PATH or in /usr/bin. */
 function findChromium(): string | null {
@@ -20,22 +19,6 @@ function findChromium(): string | null {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), '/usr/bin'];
   const candidates = [process.env.CHROMIUM, ...names.flatMap((n) => dirs.map((d) => path.join(d, n)))].filter((c): c is string => !!c);
   return candidates.find((c) => fs.existsSync(c)) ?? null;
-}
-
-function cliArgv(): string[] {
-  if (fileURLToPath(import.meta.url).endsWith('.js')) return [path.join(repoRoot, 'dist', 'engine', 'cli-entry.js')];
-  return ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, path.join(repoRoot, 'engine', 'cli-entry.ts')];
-}
-
-function flow(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /** Headless Chromium with everything that could reach the network or a profile switched off. */
@@ -63,11 +46,11 @@ test('report.html renders in headless Chromium: curves, panels, metrics, timelin
     t.skip('no chromium binary (looked for $CHROMIUM, chromium, chromium-browser, google-chrome on PATH and /usr/bin); install Debian\'s chromium package to run this test');
     return;
   }
-  const dir = makeTempDir('flow-e2e-report-');
-  const env = { FLOW_CACHE: path.join(dir, 'cache'), FLOW_RUNS: path.join(dir, 'runs') };
-  const first = await flow(['run', 'pipelines/carvana.yaml', ...SMALL], env);
+  const home = makeFlowHome('flow-e2e-report-');
+  const dir = home.dir;
+  const first = await flow(home, ['run', 'pipelines/carvana.yaml', ...SMALL]);
   assert.equal(first.code, 0, first.stderr);
-  const second = await flow(['run', 'pipelines/carvana.yaml', ...SMALL, '--set', 'train.lr=0.01'], env);
+  const second = await flow(home, ['run', 'pipelines/carvana.yaml', ...SMALL, '--set', 'train.lr=0.01']);
   assert.equal(second.code, 0, second.stderr);
   const runId = fs.readdirSync(path.join(dir, 'runs', 'carvana')).sort().at(-1)!;
   const runDir = path.join(dir, 'runs', 'carvana', runId);
