@@ -284,31 +284,25 @@ class Run {
     // A miss: say why, then compute under the key's lock (another process may be computing it right now).
     const prev = this.previousFingerprint(name);
     const reasons = forcedReason ? [forcedReason] : prev ? explainMiss(prev, fp, name).map((r) => withParamOrigin(r, stage)) : ['new: no earlier run'];
+    // Another flow process on the same cache may commit this key while we wait for its lock: use its entry.
+    const adoptTheirs = (): boolean => {
+      const theirs = this.cache.readEntry(key);
+      if (!theirs) return false;
+      this.entries.set(name, theirs);
+      this.linkStage(name, theirs);
+      Object.assign(st, { status: 'done', cached: true, reason: ['computed by another flow process'], durationMs: 0 });
+      this.line(`✔ ${name}  cached (computed by another process, key ${shortKey(key)})`);
+      this.writer.changed();
+      return true;
+    };
     const release = await this.cache.lock(key, () => forcedReason !== undefined || this.cache.readEntry(key) === undefined, this.controller.signal);
     if (release === null) {
-      const theirs = this.cache.readEntry(key);
-      if (theirs) {
-        this.entries.set(name, theirs);
-        this.linkStage(name, theirs);
-        Object.assign(st, { status: 'done', cached: true, reason: ['computed by another flow process'], durationMs: 0 });
-        this.line(`✔ ${name}  cached (computed by another process, key ${shortKey(key)})`);
-        this.writer.changed();
-      }
+      adoptTheirs();
       return; // aborted while waiting: stays pending
     }
     let tempDir: string | null = null;
     try {
-      if (forcedReason === undefined) {
-        const theirs = this.cache.readEntry(key);
-        if (theirs) {
-          this.entries.set(name, theirs);
-          this.linkStage(name, theirs);
-          Object.assign(st, { status: 'done', cached: true, reason: ['computed by another flow process'], durationMs: 0 });
-          this.line(`✔ ${name}  cached (computed by another process, key ${shortKey(key)})`);
-          this.writer.changed();
-          return;
-        }
-      }
+      if (forcedReason === undefined && adoptTheirs()) return;
       const checkpoint = this.cache.checkpointInfo(key);
       if (checkpoint) reasons.push(`resuming interrupted checkpoint from run ${checkpoint.run}`);
       else if (reasons.length === 0) reasons.push('same key as before, but no finished cache entry (it was interrupted, failed or removed)');
