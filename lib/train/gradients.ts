@@ -16,9 +16,29 @@ export interface BatchGradients {
   probabilities: Float32Array;
 }
 
+/** Inference-mode loss and output of one validation batch. */
+export interface BatchEvaluation {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** [count, H, W, C] flattened. */
+  probabilities: Float32Array;
+}
+
+/** One validation batch: `count` items of a sample-major dataset. */
+export interface EvalBatch {
+  x: Float32Array;
+  y: Uint8Array;
+  count: number;
+}
+
 export interface GradientEngine {
   /** Forward + backward over `count` items; batch-norm moving statistics in the model are updated. */
   compute(x: Float32Array, y: Uint8Array, count: number): Promise<BatchGradients>;
+  /**
+   * Inference-mode evaluation of whole batches with the model's current weights, results in batch order.
+   * Each batch is computed exactly as on one thread, so the results do not depend on the engine.
+   */
+  evaluate(batches: readonly EvalBatch[]): Promise<BatchEvaluation[]>;
   dispose(): Promise<void>;
 }
 
@@ -61,6 +81,21 @@ export function writeAllWeights(model: LayersModel, arrays: readonly NamedArray[
   });
 }
 
+/** Loss and output of one batch in inference mode (no tape, batch-norm statistics untouched). */
+export async function evaluateBatch(model: LayersModel, geometry: BatchGeometry, batch: EvalBatch): Promise<BatchEvaluation> {
+  const [h, w, c] = geometry.shape;
+  const [loss, probabilities] = tf.tidy(() => {
+    const output = model.apply(tf.tensor4d(batch.x, [batch.count, h, w, c], 'float32'), { training: false }) as tf.Tensor;
+    const target = targetFor(tf.tensor4d(Int32Array.from(batch.y), [batch.count, h, w, 1], 'int32'), geometry.classes);
+    return [computeLoss(geometry.loss, output, target), output] as const;
+  });
+  const lossValue = (await loss.data())[0]!;
+  const probabilityValues = (await probabilities.data()) as Float32Array;
+  loss.dispose();
+  probabilities.dispose();
+  return { loss: lossValue, probabilities: probabilityValues };
+}
+
 export class LocalGradientEngine implements GradientEngine {
   private readonly variables: tf.Variable[];
 
@@ -95,6 +130,12 @@ export class LocalGradientEngine implements GradientEngine {
     loss.dispose();
     probabilities.dispose();
     return { loss: lossValue, grads, probabilities: probabilityValues };
+  }
+
+  async evaluate(batches: readonly EvalBatch[]): Promise<BatchEvaluation[]> {
+    const results: BatchEvaluation[] = [];
+    for (const batch of batches) results.push(await evaluateBatch(this.model, this.geometry, batch));
+    return results;
   }
 
   async dispose(): Promise<void> {}

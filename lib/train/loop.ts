@@ -12,7 +12,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { Rng, seedFromString, type RngState } from '../rng.js';
 import type { AugmentSettings, Hparams } from './hparams.js';
 import { resolveMode } from './hparams.js';
-import { DiceAccumulator, checkLossFitsClasses, computeLoss, targetFor } from './losses.js';
+import { DiceAccumulator, checkLossFitsClasses } from './losses.js';
 import { TrainOptimizer, type OptimizerState } from './optimizers.js';
 import { LrSchedule, type ScheduleState } from './schedules.js';
 import {
@@ -30,6 +30,7 @@ import {
   weightSignature,
   writeAllWeights,
   type BatchGeometry,
+  type EvalBatch,
   type GradientEngine,
 } from './gradients.js';
 import type { ProgressReporter } from './progress.js';
@@ -145,9 +146,12 @@ function hparamsKey(h: Hparams): string {
   return JSON.stringify([h.batch_size, h.epochs, h.optimizer, h.lr, h.momentum, h.weight_decay, h.schedule, h.loss, h.augment, h.seed]);
 }
 
-/** Validation loss and hard Dice over a dataset, in batches, on this thread (inference mode). */
+/**
+ * Validation loss and hard Dice over a dataset in batches of `batchSize` (inference mode). The engine may spread
+ * whole batches over its threads; each batch is computed and summed in order exactly as on one thread.
+ */
 export async function evaluateDataset(
-  model: LayersModel,
+  engine: GradientEngine,
   data: TrainData,
   geometry: BatchGeometry,
   batchSize: number,
@@ -155,22 +159,23 @@ export async function evaluateDataset(
   const [h, w, c] = geometry.shape;
   const xSize = h * w * c;
   const ySize = h * w;
-  const dice = new DiceAccumulator(geometry.classes);
-  let lossSum = 0;
+  const batches: EvalBatch[] = [];
   for (let start = 0; start < data.count; start += batchSize) {
     const count = Math.min(batchSize, data.count - start);
-    const x = data.x.subarray(start * xSize, (start + count) * xSize);
-    const y = data.y.subarray(start * ySize, (start + count) * ySize);
-    const [loss, probabilities] = tf.tidy(() => {
-      const output = model.apply(tf.tensor4d(x, [count, h, w, c], 'float32'), { training: false }) as tf.Tensor;
-      const target = targetFor(tf.tensor4d(Int32Array.from(y), [count, h, w, 1], 'int32'), geometry.classes);
-      return [computeLoss(geometry.loss, output, target), output] as const;
+    batches.push({
+      x: data.x.subarray(start * xSize, (start + count) * xSize),
+      y: data.y.subarray(start * ySize, (start + count) * ySize),
+      count,
     });
-    lossSum += (await loss.data())[0]! * count;
-    dice.add((await probabilities.data()) as Float32Array, y, count);
-    loss.dispose();
-    probabilities.dispose();
   }
+  const results = await engine.evaluate(batches);
+  const dice = new DiceAccumulator(geometry.classes);
+  let lossSum = 0;
+  results.forEach((result, i) => {
+    const batch = batches[i]!;
+    lossSum += result.loss * batch.count;
+    dice.add(result.probabilities, batch.y, batch.count);
+  });
   return { loss: data.count > 0 ? lossSum / data.count : NaN, dice };
 }
 
@@ -361,7 +366,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
       const validate = val.count > 0 && (epochNumber % hparams.val_every === 0 || epochNumber === hparams.epochs);
       const validationStart = performance.now();
       if (validate) {
-        const result = await evaluateDataset(model, val, geometry, batchSize);
+        const result = await evaluateDataset(engine, val, geometry, batchSize);
         line.val_loss = result.loss;
         line.val_dice = result.dice.mean();
         if (classes > 1) result.dice.perClass().forEach((value, k) => (line[`val_dice_${k + 1}`] = value));

@@ -12,8 +12,15 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { BackendName } from '../tf/backend.js';
-import { LocalGradientEngine, type BatchGeometry, type BatchGradients, type GradientEngine } from './gradients.js';
-import type { WorkerInit, WorkerReply, WorkerStep } from './parallel-worker.js';
+import {
+  LocalGradientEngine,
+  type BatchEvaluation,
+  type BatchGeometry,
+  type BatchGradients,
+  type EvalBatch,
+  type GradientEngine,
+} from './gradients.js';
+import type { WorkerEval, WorkerInit, WorkerReply, WorkerStep } from './parallel-worker.js';
 
 /**
  * `auto` is 1 for now: on the shared 2-core test machine bench/train-parallel.ts did not show 2 workers
@@ -117,9 +124,9 @@ export class DataParallelEngine implements GradientEngine {
     const [h, w, c] = this.geometry.shape;
     const xSize = h * w * c;
     const ySize = h * w;
-    const weights: Float32Array[] = [];
-    for (const weight of this.model.weights) weights.push(((await weight.read().data()) as Float32Array).slice());
-    // Send parts 1.. to the workers first, then compute part 0 here while they run.
+    // Send parts 1.. to the workers first, then compute part 0 here while they run. Every buffer sent is a
+    // fresh copy and is transferred, not cloned.
+    const weights = await this.readWeights();
     const replies: Promise<WorkerReply>[] = [];
     let offset = sizes[0]!;
     for (let part = 1; part < sizes.length; part++) {
@@ -128,12 +135,12 @@ export class DataParallelEngine implements GradientEngine {
       const reply = handle.next();
       const message: WorkerStep = {
         type: 'step',
-        weights,
+        weights: part === sizes.length - 1 ? weights : weights.map((values) => values.slice()),
         x: x.slice(offset * xSize, (offset + size) * xSize),
         y: y.slice(offset * ySize, (offset + size) * ySize),
         count: size,
       };
-      handle.worker.postMessage(message);
+      handle.worker.postMessage(message, [...message.weights.map((values) => values.buffer as ArrayBuffer), message.x.buffer as ArrayBuffer, message.y.buffer as ArrayBuffer]);
       replies.push(reply);
       offset += size;
     }
@@ -176,6 +183,42 @@ export class DataParallelEngine implements GradientEngine {
       });
     });
     return { loss, grads, probabilities };
+  }
+
+  /** Copies of every weight (model.weights order) to send to the workers. */
+  private async readWeights(): Promise<Float32Array[]> {
+    const weights: Float32Array[] = [];
+    for (const weight of this.model.weights) weights.push(((await weight.read().data()) as Float32Array).slice());
+    return weights;
+  }
+
+  /**
+   * Validation batches dealt round-robin to the threads (batch b to thread b mod threads), whole: a batch's
+   * result is bit-identical to one thread's, so validation metrics do not depend on the worker count.
+   */
+  async evaluate(batches: readonly EvalBatch[]): Promise<BatchEvaluation[]> {
+    const threads = Math.min(this.workers.length + 1, batches.length);
+    if (threads <= 1) return this.local.evaluate(batches);
+    const weights = await this.readWeights();
+    const replies: Promise<WorkerReply>[] = [];
+    for (let thread = 1; thread < threads; thread++) {
+      const handle = this.workers[thread - 1]!;
+      const reply = handle.next();
+      const mine = batches
+        .filter((_batch, b) => b % threads === thread)
+        .map((batch) => ({ x: batch.x.slice(), y: batch.y.slice(), count: batch.count }));
+      const message: WorkerEval = { type: 'eval', weights: thread === threads - 1 ? weights : weights.map((values) => values.slice()), batches: mine };
+      const transfers = [...message.weights, ...mine.flatMap((batch) => [batch.x, batch.y])].map((array) => array.buffer as ArrayBuffer);
+      handle.worker.postMessage(message, transfers);
+      replies.push(reply);
+    }
+    const own = await this.local.evaluate(batches.filter((_batch, b) => b % threads === 0));
+    const fromWorkers = (await Promise.all(replies)).map((reply) => {
+      if (reply.type !== 'evaluated') throw new Error(`training worker sent ${reply.type} instead of validation results`);
+      return reply.results;
+    });
+    const perThread = [own, ...fromWorkers];
+    return batches.map((_batch, b) => perThread[b % threads]![Math.floor(b / threads)]!);
   }
 
   async dispose(): Promise<void> {

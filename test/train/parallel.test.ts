@@ -8,7 +8,7 @@ import { initBackend, getTf } from '../../lib/tf/backend.js';
 import { buildUNet2d } from '../../lib/tf/unet.js';
 import { saveModelToDir, loadModelFromDir } from '../../lib/tf/model-io.js';
 import { augmentBatch } from '../../lib/preprocess/augment.js';
-import { trainLoop, type TrainResult } from '../../lib/train/loop.js';
+import { evaluateDataset, trainLoop, type TrainResult } from '../../lib/train/loop.js';
 import { resolveHparams, type Hparams } from '../../lib/train/hparams.js';
 import { LocalGradientEngine, readAllWeights, type BatchGeometry } from '../../lib/train/gradients.js';
 import { DataParallelEngine, splitSizes, resolveWorkers } from '../../lib/train/parallel.js';
@@ -61,6 +61,29 @@ test('averaged gradients of two parts equal the full batch gradient (no batch no
     }
     assert.deepEqual(Array.from(split.probabilities.subarray(0, 10)), Array.from(full.probabilities.subarray(0, 10)));
     tf.dispose([...full.grads, ...split.grads]);
+  } finally {
+    await parallel.dispose();
+    model.dispose();
+  }
+});
+
+test('validation spread over 2 threads gives bit-identical loss and Dice to one thread', async () => {
+  const dir = await savedModel(false);
+  const model = await loadModelFromDir(dir);
+  const parallel = await DataParallelEngine.start(model, dir, geometry, 2, 'wasm');
+  try {
+    // Change the main thread's weights after the workers loaded the model: evaluate must send them.
+    tf.tidy(() => model.trainableWeights.forEach((weight) => weight.write(tf.mul(weight.read(), 1.1))));
+    const data = syntheticData(11, SIZE, 2, 1, 23); // batches of 3: 3, 3, 3, 2 (uneven, odd count)
+    const one = await evaluateDataset(new LocalGradientEngine(model, geometry), data, geometry, 3);
+    const two = await evaluateDataset(parallel, data, geometry, 3);
+    assert.ok(Number.isFinite(one.loss));
+    assert.equal(two.loss, one.loss);
+    assert.deepEqual(Array.from(two.dice.perClass()), Array.from(one.dice.perClass()));
+    // One batch only: stays on the main thread.
+    const single = await evaluateDataset(parallel, data, geometry, 16);
+    const singleOne = await evaluateDataset(new LocalGradientEngine(model, geometry), data, geometry, 16);
+    assert.equal(single.loss, singleOne.loss);
   } finally {
     await parallel.dispose();
     model.dispose();
