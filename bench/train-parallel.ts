@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend, type BackendName } from '../lib/tf/backend.js';
 import { buildUNet2d } from '../lib/tf/unet.js';
 import { loadModelFromDir, saveModelToDir } from '../lib/tf/model-io.js';
@@ -30,7 +31,8 @@ export interface TrainParallelOptions extends BenchOptions {
   backend?: BackendName;
 }
 
-async function measure(size: number, workers: number, steps: number, backend: BackendName): Promise<number> {
+/** The pipeline's U-Net at `size` px, saved to a temp folder (workers load it from there) and loaded back. */
+async function withBenchModel<T>(size: number, use: (model: LayersModel, dir: string, geometry: BatchGeometry) => Promise<T>): Promise<T> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-bench-parallel-'));
   const dir = path.join(tmp, 'model');
   try {
@@ -38,7 +40,18 @@ async function measure(size: number, workers: number, steps: number, backend: Ba
     await saveModelToDir(built, dir);
     built.dispose();
     const model = await loadModelFromDir(dir);
-    const geometry: BatchGeometry = { shape: [size, size, 3], classes: 1, loss: 'bce_dice' };
+    try {
+      return await use(model, dir, { shape: [size, size, 3], classes: 1, loss: 'bce_dice' });
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function measure(size: number, workers: number, steps: number, backend: BackendName): Promise<number> {
+  return withBenchModel(size, async (model, dir, geometry) => {
     const engine: GradientEngine =
       workers > 1 ? await DataParallelEngine.start(model, dir, geometry, workers, backend) : new LocalGradientEngine(model, geometry);
     const optimizer = new TrainOptimizer({ kind: 'adam', momentum: 0, weightDecay: 0 }, trainableVariables(model));
@@ -55,25 +68,15 @@ async function measure(size: number, workers: number, steps: number, backend: Ba
     const seconds = (performance.now() - start) / 1000;
     await engine.dispose();
     optimizer.dispose();
-    model.dispose();
     return (steps * BATCH) / seconds;
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 }
 
 const VAL_IMAGES = 20;
 
 /** Validation (inference over VAL_IMAGES images in batches of BATCH) images/s on 1 and 2 threads, alternating. */
 async function measureValidation(size: number, rounds: number, backend: BackendName): Promise<[number[], number[]]> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-bench-validation-'));
-  const dir = path.join(tmp, 'model');
-  try {
-    const built = buildUNet2d({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: false, seed: 1 });
-    await saveModelToDir(built, dir);
-    built.dispose();
-    const model = await loadModelFromDir(dir);
-    const geometry: BatchGeometry = { shape: [size, size, 3], classes: 1, loss: 'bce_dice' };
+  return withBenchModel(size, async (model, dir, geometry) => {
     const local = new LocalGradientEngine(model, geometry);
     const parallel = await DataParallelEngine.start(model, dir, geometry, 2, backend);
     const rng = new Rng(5);
@@ -96,11 +99,8 @@ async function measureValidation(size: number, rounds: number, backend: BackendN
       two.push(await rate(parallel));
     }
     await parallel.dispose();
-    model.dispose();
     return [one, two];
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+  });
 }
 
 export async function run(options: TrainParallelOptions): Promise<BenchTable[]> {
