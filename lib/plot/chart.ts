@@ -2,7 +2,7 @@
 // Text uses generic font families; when no font is installed librsvg draws no glyphs but the render still
 // succeeds, and every line, tick and legend swatch is geometry, so the chart stays readable.
 import sharp from 'sharp';
-import { writeFileAtomic } from '../train/atomic.js';
+import { writeFileAtomic } from '../atomic.js';
 
 export interface ChartSeries {
   name: string;

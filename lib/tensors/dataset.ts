@@ -5,7 +5,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { JsonObject } from '../../engine/stage.js';
 import { decodeExample, encodeExample, getBytes, getString, type Features, ExampleError } from '../tfrecord/example.js';
-import { TFRecordShardWriter, writeJsonAtomic, type ShardInfo } from '../tfrecord/writer.js';
+import { TFRecordShardWriter, type ShardInfo } from '../tfrecord/writer.js';
+import { writeJsonAtomic } from '../atomic.js';
 import { listShards, readRecords } from '../tfrecord/reader.js';
 import { TFRecordError } from '../tfrecord/framing.js';
 

@@ -314,10 +314,3 @@ export async function writeRecordsToFile(
   }
   return writer.close();
 }
-
-/** Writes a JSON file atomically (temp + rename), with a trailing newline. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const temp = tempNameFor(file);
-  await fsp.writeFile(temp, JSON.stringify(value, null, 2) + '\n');
-  await fsp.rename(temp, file);
-}

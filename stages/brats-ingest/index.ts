@@ -22,7 +22,7 @@ export default defineStage<BratsIngestParams>({
     const result = await ingestBrats(root, ctx.params, { signal: ctx.signal, onProgress: ingestProgress(ctx, 'patients', 25) });
     if (result === null) return { status: 'interrupted' };
     const { index, report } = result;
-    writeIngestOutputs(ctx, { index, report, reportText: formatBratsReport(report), skippedNoun: 'patient(s)' });
+    await writeIngestOutputs(ctx, { index, report, reportText: formatBratsReport(report), skippedNoun: 'patient(s)' });
     const s = report.counts.bySubset;
     ctx.print(`${report.counts.patients} patients (HGG ${s.HGG}, LGG ${s.LGG}, Validation ${s.Validation}), ${report.counts.skipped} skipped`);
     return {

@@ -19,7 +19,7 @@ export default defineStage<CarvanaIngestParams>({
     const root = ctx.inputs.root;
     if (root === undefined) throw new Error(`stage ${ctx.stageName}: input "root" (the raw Carvana folder) is missing`);
     const { index, report } = await ingestCarvana(root, ctx.params, { signal: ctx.signal, onProgress: ingestProgress(ctx, 'pairs', 500) });
-    writeIngestOutputs(ctx, { index, report, reportText: formatCarvanaReport(report), skippedNoun: 'file(s)' });
+    await writeIngestOutputs(ctx, { index, report, reportText: formatCarvanaReport(report), skippedNoun: 'file(s)' });
     ctx.print(`${report.counts.pairs} pairs of ${report.counts.cars} cars, ${report.counts.skipped} skipped`);
     return {
       status: 'done',

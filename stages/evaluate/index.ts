@@ -1,12 +1,12 @@
 // Step 12: metrics of predict's label maps against the ground truth, per region (BraTS WT/TC/ET, Carvana
 // car), per case and averaged, with the definition of every number written beside it.
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import {
   binaryMetrics, defaultRegions, METRIC_DEFINITIONS, regionMask, summarizeRegion, type BinaryMetrics, type Regions,
 } from '../../lib/metrics/index.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../lib/train/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { readLabelFile, type LabelFormat } from './label-files.js';
 
 export interface EvaluateParams {
@@ -152,8 +152,6 @@ export default defineStage<EvaluateParams>({
         cases_without_label: 'skipped (counted in cases.without_label)',
       },
     };
-    await mkdir(path.dirname(ctx.outs.metrics!), { recursive: true });
-    await mkdir(path.dirname(ctx.outs.table!), { recursive: true });
     await writeJsonAtomic(ctx.outs.metrics!, metrics);
     await writeFileAtomic(ctx.outs.table!, `${rows.join('\n')}\n`);
     const headline = regionNames

@@ -2,7 +2,7 @@
 // folder says exactly what trained its model and `--set train.lr=...` changes one obvious name.
 import { defineStage } from '../../engine/stage.js';
 import { resolveHparams, type Hparams } from '../../lib/train/hparams.js';
-import { writeJsonAtomic } from '../../lib/train/atomic.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 
 export default defineStage<Hparams>({
   kind: 'hparams',

@@ -1,9 +1,8 @@
 // Step 6: build the U-Net from params, optionally load pretrained weights by layer name and shape, optionally
 // freeze the encoder, and save the initial model as a LayersModel folder for train.
-import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../engine/fs-util.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { buildUNet2d, freezeEncoder, validateUNetInput } from '../../lib/tf/unet.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
@@ -71,10 +70,9 @@ export default defineStage<ModelBuildParams>({
       if (frozen.length > 0) ctx.print(`froze ${frozen.length} encoder layers (enc*): train keeps their weights fixed`);
 
       await saveModelToDir(model, ctx.outs.model!);
-      fs.mkdirSync(ctx.outs.report!, { recursive: true });
-      writeFileAtomic(path.join(ctx.outs.report!, 'load-report.txt'), `${summary}\n`);
+      await writeFileAtomic(path.join(ctx.outs.report!, 'load-report.txt'), `${summary}\n`);
       // JSON last: it is what marks the report complete.
-      writeJsonAtomic(path.join(ctx.outs.report!, 'load-report.json'), { ...report, frozen });
+      await writeJsonAtomic(path.join(ctx.outs.report!, 'load-report.json'), { ...report, frozen });
 
       const parameters = model.countParams();
       const trainable = model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { writeJsonAtomic } from '../../engine/fs-util.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { MODEL_JSON, WEIGHTS_BIN, loadModelFromDir, readModelJson } from '../../lib/tf/model-io.js';
 import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../export/flow-model.js';
@@ -70,8 +70,7 @@ export default defineStage<ModelLoadParams>({
         check.probe = null;
         ctx.print(`no ${FLOW_MODEL_JSON} in ${dir}: structure checked, no probe to compare`);
       }
-      fs.mkdirSync(ctx.outs.check!, { recursive: true });
-      writeJsonAtomic(path.join(ctx.outs.check!, 'reload.json'), check);
+      await writeJsonAtomic(path.join(ctx.outs.check!, 'reload.json'), check);
       ctx.print(`reloaded ${check.layers} layers, ${check.parameters} parameters from ${dir}`);
       return { status: 'done', summary: { layers: check.layers!, parameters: check.parameters! } };
     } finally {

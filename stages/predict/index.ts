@@ -12,7 +12,7 @@ import { getString } from '../../lib/tfrecord/example.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { backendFacts, getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { loadModelFromDir } from '../../lib/tf/model-io.js';
-import { writeJsonAtomic } from '../../lib/train/atomic.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 import { concatArrays } from '../../lib/typed-arrays.js';
 import type { PairsFile } from '../evaluate/index.js';
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
-import { writeJsonAtomic } from '../../engine/fs-util.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 import { readExamples, readRecordSpec } from '../../lib/tfrecord/spec.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { readCarvanaRecord } from '../../lib/datasets/carvana.js';
@@ -120,8 +120,8 @@ export default defineStage<Preprocess2dParams>({
         await writers.val.abort().catch(() => undefined);
         throw error;
       }
-      writeJsonAtomic(ctx.outs.transform!, transform);
-      writeJsonAtomic(ctx.outs.split!, split);
+      await writeJsonAtomic(ctx.outs.transform!, transform);
+      await writeJsonAtomic(ctx.outs.split!, split);
       ctx.print(
         `${split.trainIds.length} train / ${split.valIds.length} val images (${split.train.length} / ${split.val.length} cars) at ${size[0]}x${size[1]}, ` +
           `normalize ${normalize} mean [${transform.normalize.mean.map((m) => m.toFixed(3)).join(', ')}]`,

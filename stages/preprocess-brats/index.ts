@@ -3,7 +3,7 @@
 // lib/preprocess/brats.ts so the BraTS adapter replays it exactly at prediction time.
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { writeJsonAtomic } from '../../engine/fs-util.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { getString } from '../../lib/tfrecord/example.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
@@ -186,7 +186,7 @@ export default defineStage<PreprocessBratsParams>({
       throw error;
     }
 
-    writeJsonAtomic(ctx.outs.split!, {
+    await writeJsonAtomic(ctx.outs.split!, {
       seed: p.seed,
       valFraction: p.val_fraction,
       train: split.train,
@@ -206,7 +206,7 @@ export default defineStage<PreprocessBratsParams>({
       crop: 'brain-bbox',
       labelMap: { train: p.label_map },
     };
-    writeJsonAtomic(ctx.outs.transform!, transform);
+    await writeJsonAtomic(ctx.outs.transform!, transform);
     ctx.print(
       `train: ${counts.train.samples} ${p.mode === 'slices2d' ? 'slices' : 'patches'} (${counts.train.tumour} with tumour); val: ${counts.val.samples} (${counts.val.tumour} with tumour)`,
     );

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
 import { readExamples, readRecordSpec, SPEC_FILE } from '../../lib/tfrecord/spec.js';
 import { HEADER_BYTES, FOOTER_BYTES } from '../../lib/tfrecord/framing.js';
-import { writeJsonAtomic } from '../../lib/tfrecord/writer.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 
 export type TFRecordReadParams = Record<string, never>;
 

@@ -3,7 +3,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { encodeExample, getString, type Features } from '../../lib/tfrecord/example.js';
-import { TFRecordShardWriter, writeJsonAtomic } from '../../lib/tfrecord/writer.js';
+import { TFRecordShardWriter } from '../../lib/tfrecord/writer.js';
+import { writeJsonAtomic } from '../../lib/atomic.js';
 import { SPEC_FILE, type TFRecordSpec } from '../../lib/tfrecord/spec.js';
 import { parseShardName, type Compression } from '../../lib/tfrecord/framing.js';
 import { carvanaFeatureSpec, encodeCarvanaSample, type CarvanaIndexSample } from '../../lib/datasets/carvana.js';

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { readMetricsJsonl } from '../../lib/train/metrics-file.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../lib/train/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import type { MetricsLine } from '../../lib/train/loop.js';
 
 export interface CurveSeries {

@@ -14,7 +14,7 @@ import { trainLoop } from '../../lib/train/loop.js';
 import { writeAllWeights } from '../../lib/train/gradients.js';
 import { createProgress } from '../../lib/train/progress.js';
 import { formatMetricsJsonl } from '../../lib/train/metrics-file.js';
-import { writeFileAtomic, writeJsonAtomic } from '../../lib/train/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { createParallelEngine, resolveWorkers } from '../../lib/train/parallel.js';
 
 interface TrainParams {

@@ -1,5 +1,6 @@
 // Writes that a crash can never leave looking complete: data goes to a temp name in the same folder, is
-// flushed, and is renamed over the final name.
+// flushed, and is renamed over the final name. The one way stages and lib/ write small files (the engine keeps
+// its own synchronous twin in engine/fs-util.ts, which it needs on its signal path and must not import lib/).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -11,6 +12,7 @@ export function tempNameBeside(target: string): string {
 }
 
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const temp = tempNameBeside(file);
   const handle = await fs.promises.open(temp, 'w');
   try {
