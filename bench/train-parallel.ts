@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend, type BackendName } from '../lib/tf/backend.js';
-import { buildUNet2d } from '../lib/tf/unet.js';
+import { buildUNet } from '../lib/tf/unet.js';
 import { loadModelFromDir, saveModelToDir } from '../lib/tf/model-io.js';
 import { LocalGradientEngine, trainableVariables, type BatchGeometry, type GradientEngine } from '../lib/train/gradients.js';
 import { DataParallelEngine, resolveWorkers } from '../lib/train/parallel.js';
@@ -36,7 +36,7 @@ async function withBenchModel<T>(size: number, use: (model: LayersModel, dir: st
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'flow-bench-parallel-'));
   const dir = path.join(tmp, 'model');
   try {
-    const built = buildUNet2d({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: false, seed: 1 });
+    const built = buildUNet({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: false, seed: 1 });
     await saveModelToDir(built, dir);
     built.dispose();
     const model = await loadModelFromDir(dir);

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { initBackend, getTf, type BackendName, type BackendPreference } from '../lib/tf/backend.js';
-import { buildUNet2d } from '../lib/tf/unet.js';
+import { buildUNet } from '../lib/tf/unet.js';
 import { Rng } from '../lib/rng.js';
 import { isMainModule, machineLine, printTables, quickFromArgv, type BenchOptions, type BenchTable } from './table.js';
 
@@ -44,7 +44,7 @@ function defaultSteps(backend: string, size: number): number {
 async function measure(preference: BackendPreference, size: number, steps: number, batch: number): Promise<Measurement> {
   const info = await initBackend(preference);
   const tf = getTf();
-  const model = buildUNet2d({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: true, seed: 1 });
+  const model = buildUNet({ inputShape: [size, size, 3], classes: 1, filters: 16, depth: 3, batchNorm: true, seed: 1 });
   const rng = new Rng(7);
   const count = batch * size * size;
   const x = tf.tensor4d(new Float32Array(count * 3).map(() => rng.next()), [batch, size, size, 3]);

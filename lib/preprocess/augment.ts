@@ -35,21 +35,26 @@ export function validateAugmentConfig(config: AugmentConfig): void {
 }
 
 /**
- * Augments `count` samples in place. x: float32 [count, H, W, C]; y: uint8 [count, H, W, 1] (label values).
- * `shape` is one item's [H, W, C].
+ * Augments `count` samples in place. x: float32 [count, ...shape]; y: uint8 [count, ...spatial, 1] (label
+ * values). `shape` is one item's [H, W, C], or [D, H, W, C] for 3D patches: then the flips, turns and zoom act
+ * in the axial (H, W) plane, identically on every slice of the item, and brightness/contrast on the whole item.
  */
 export function augmentBatch(
   x: Float32Array,
   y: Uint8Array,
   count: number,
-  shape: [number, number, number],
+  shape: readonly number[],
   config: AugmentConfig,
   rng: Rng,
 ): void {
-  const [height, width, channels] = shape;
+  if (shape.length !== 3 && shape.length !== 4) throw new Error(`augmentBatch: items must be [H, W, C] or [D, H, W, C], got [${shape.join(', ')}]`);
+  const [height, width, channels] = shape.slice(-3) as [number, number, number];
+  const planes = shape.length === 4 ? shape[0]! : 1;
   const pixels = height * width;
-  if (x.length !== count * pixels * channels) throw new Error(`augmentBatch: x holds ${x.length} values, expected ${count}x${height}x${width}x${channels}`);
-  if (y.length !== count * pixels) throw new Error(`augmentBatch: y holds ${y.length} values, expected ${count}x${height}x${width}x1`);
+  const voxels = planes * pixels;
+  const what = shape.join('x');
+  if (x.length !== count * voxels * channels) throw new Error(`augmentBatch: x holds ${x.length} values, expected ${count}x${what}`);
+  if (y.length !== count * voxels) throw new Error(`augmentBatch: y holds ${y.length} values, expected ${count}x${shape.slice(0, -1).join('x')}x1`);
   const xItem = new Float32Array(pixels * channels);
   const yItem = new Uint8Array(pixels);
   for (let n = 0; n < count; n++) {
@@ -63,66 +68,69 @@ export function augmentBatch(
     const offsetYDraw = rng.next();
     const offsetXDraw = rng.next();
 
-    const xs = x.subarray(n * pixels * channels, (n + 1) * pixels * channels);
-    const ys = y.subarray(n * pixels, (n + 1) * pixels);
+    const xs = x.subarray(n * voxels * channels, (n + 1) * voxels * channels);
+    const ys = y.subarray(n * voxels, (n + 1) * voxels);
     let turns = config.rot90 ? turnDraw : 0;
     if (height !== width) turns &= 2;
     const hflip = config.hflip && flipH;
     const vflip = config.vflip && flipV;
     let scale = 1;
     if (config.scale_crop !== null) scale = config.scale_crop[0] + (config.scale_crop[1] - config.scale_crop[0]) * scaleDraw;
-    const geometric = hflip || vflip || turns !== 0 || scale !== 1;
-    if (geometric) {
+    if (hflip || vflip || turns !== 0 || scale !== 1) {
       // Window of the source seen by the output: size H/scale x W/scale at a random offset.
       const windowH = height / scale;
       const windowW = width / scale;
       const offsetY = (height - windowH) * offsetYDraw;
       const offsetX = (width - windowW) * offsetXDraw;
-      xItem.set(xs);
-      yItem.set(ys);
-      for (let i = 0; i < height; i++) {
-        for (let j = 0; j < width; j++) {
-          // Output (i, j) → position (r, c) in the flipped/turned frame (which has the item's shape, as odd
-          // turns only happen on square items), then → source coordinates through the zoom window.
-          let r = i;
-          let c = j;
-          if (turns === 2) {
-            r = height - 1 - r;
-            c = width - 1 - c;
-          } else if (turns !== 0) {
-            // A quarter turn (square items only); three quarters is that plus a half turn.
-            const previous = r;
-            r = c;
-            c = width - 1 - previous;
-            if (turns === 3) {
+      for (let plane = 0; plane < planes; plane++) {
+        const xPlane = xs.subarray(plane * pixels * channels, (plane + 1) * pixels * channels);
+        const yPlane = ys.subarray(plane * pixels, (plane + 1) * pixels);
+        xItem.set(xPlane);
+        yItem.set(yPlane);
+        for (let i = 0; i < height; i++) {
+          for (let j = 0; j < width; j++) {
+            // Output (i, j) → position (r, c) in the flipped/turned frame (which has the item's shape, as odd
+            // turns only happen on square items), then → source coordinates through the zoom window.
+            let r = i;
+            let c = j;
+            if (turns === 2) {
               r = height - 1 - r;
               c = width - 1 - c;
+            } else if (turns !== 0) {
+              // A quarter turn (square items only); three quarters is that plus a half turn.
+              const previous = r;
+              r = c;
+              c = width - 1 - previous;
+              if (turns === 3) {
+                r = height - 1 - r;
+                c = width - 1 - c;
+              }
             }
-          }
-          if (vflip) r = height - 1 - r;
-          if (hflip) c = width - 1 - c;
-          const sy = offsetY + (r + 0.5) / scale - 0.5;
-          const sx = offsetX + (c + 0.5) / scale - 0.5;
-          const out = i * width + j;
-          // Nearest for labels.
-          const ny = clampIndex(Math.round(sy), height);
-          const nx = clampIndex(Math.round(sx), width);
-          ys[out] = yItem[ny * width + nx]!;
-          // Bilinear for inputs (exact copy when the coordinates are integers).
-          const y0 = clampIndex(Math.floor(sy), height);
-          const x0 = clampIndex(Math.floor(sx), width);
-          const y1 = clampIndex(Math.floor(sy) + 1, height);
-          const x1 = clampIndex(Math.floor(sx) + 1, width);
-          const fy = sy - Math.floor(sy);
-          const fx = sx - Math.floor(sx);
-          const a = (y0 * width + x0) * channels;
-          const b = (y0 * width + x1) * channels;
-          const cc = (y1 * width + x0) * channels;
-          const d = (y1 * width + x1) * channels;
-          for (let k = 0; k < channels; k++) {
-            const top = fx === 0 ? xItem[a + k]! : xItem[a + k]! + (xItem[b + k]! - xItem[a + k]!) * fx;
-            const bottom = fx === 0 ? xItem[cc + k]! : xItem[cc + k]! + (xItem[d + k]! - xItem[cc + k]!) * fx;
-            xs[out * channels + k] = fy === 0 ? top : top + (bottom - top) * fy;
+            if (vflip) r = height - 1 - r;
+            if (hflip) c = width - 1 - c;
+            const sy = offsetY + (r + 0.5) / scale - 0.5;
+            const sx = offsetX + (c + 0.5) / scale - 0.5;
+            const out = i * width + j;
+            // Nearest for labels.
+            const ny = clampIndex(Math.round(sy), height);
+            const nx = clampIndex(Math.round(sx), width);
+            yPlane[out] = yItem[ny * width + nx]!;
+            // Bilinear for inputs (exact copy when the coordinates are integers).
+            const y0 = clampIndex(Math.floor(sy), height);
+            const x0 = clampIndex(Math.floor(sx), width);
+            const y1 = clampIndex(Math.floor(sy) + 1, height);
+            const x1 = clampIndex(Math.floor(sx) + 1, width);
+            const fy = sy - Math.floor(sy);
+            const fx = sx - Math.floor(sx);
+            const a = (y0 * width + x0) * channels;
+            const b = (y0 * width + x1) * channels;
+            const cc = (y1 * width + x0) * channels;
+            const d = (y1 * width + x1) * channels;
+            for (let k = 0; k < channels; k++) {
+              const top = fx === 0 ? xItem[a + k]! : xItem[a + k]! + (xItem[b + k]! - xItem[a + k]!) * fx;
+              const bottom = fx === 0 ? xItem[cc + k]! : xItem[cc + k]! + (xItem[d + k]! - xItem[cc + k]!) * fx;
+              xPlane[out * channels + k] = fy === 0 ? top : top + (bottom - top) * fy;
+            }
           }
         }
       }
@@ -132,9 +140,9 @@ export function augmentBatch(
     if (shift !== 0 || factor !== 1) {
       for (let k = 0; k < channels; k++) {
         let sum = 0;
-        for (let p = 0; p < pixels; p++) sum += xs[p * channels + k]!;
-        const mean = sum / pixels;
-        for (let p = 0; p < pixels; p++) {
+        for (let p = 0; p < voxels; p++) sum += xs[p * channels + k]!;
+        const mean = sum / voxels;
+        for (let p = 0; p < voxels; p++) {
           const at = p * channels + k;
           xs[at] = mean + (xs[at]! - mean) * factor + shift;
         }

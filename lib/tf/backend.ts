@@ -113,6 +113,8 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
   const ok = await tf.setBackend(tfjsName);
   if (!ok || tf.getBackend() !== tfjsName) throw new Error(`tf.setBackend('${tfjsName}') failed`);
   await tf.ready();
+  const { registerConv3dTransposeGradient } = await import('./gradients-3d.js');
+  registerConv3dTransposeGradient(tf);
   if (name === 'wasm') {
     const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
     registerWasmGradientKernels(tf);

@@ -1,4 +1,5 @@
-// The 2D U-Net used for Carvana (RGB → 1 sigmoid channel) and BraTS slices (4 modalities → 4 softmax classes).
+// The U-Net used for Carvana (2D, RGB → 1 sigmoid channel) and BraTS (2D slices or 3D patches, 4 modalities →
+// 4 softmax classes): one builder, 2D or 3D by the rank of the input shape.
 // Layer names are stable and meaningful (enc1_conv1, enc1_bn1, bottleneck_conv1, dec2_up, dec2_conv1, head)
 // because pretrained weights are matched by layer name; weights are drawn from lib/rng.ts so the same seed
 // gives bit-identical initial weights on every backend.
@@ -6,9 +7,9 @@ import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { Rng, seedFromString } from '../rng.js';
 import { getLayers, getTf } from './backend.js';
 
-export interface UNet2dOptions {
-  /** [height, width, channels]; height and width divisible by 2^depth. */
-  inputShape: [number, number, number];
+export interface UNetOptions {
+  /** [height, width, channels] (2D) or [depth, height, width, channels] (3D); spatial sizes divisible by 2^depth. */
+  inputShape: number[];
   /** 1 → one sigmoid channel (binary); >1 → softmax over that many classes. */
   classes: number;
   /** Filters of the first level; each deeper level doubles them (bottleneck: filters·2^depth). */
@@ -22,16 +23,18 @@ export interface UNet2dOptions {
 }
 
 /** The metadata flow keeps in model.json's `userDefinedMetadata.flow`. */
+export type UNetArch = 'unet2d' | 'unet3d';
+
 export interface FlowModelMetadata {
-  arch: 'unet2d';
-  options: UNet2dOptions;
+  arch: UNetArch;
+  options: UNetOptions;
   /** Layers marked non-trainable (e.g. the encoder when freeze_encoder is set); train must respect it. */
   frozenLayers: string[];
 }
 
 /**
- * Checks that an input size fits the U-Net: height and width positive and divisible by 2^depth.
- * Returns null when it fits, else a message naming `paramName`.
+ * Checks that a spatial input size ([H, W] or [D, H, W]) fits the U-Net: every size positive and divisible by
+ * 2^depth. Returns null when it fits, else a message naming `paramName`.
  */
 export function validateUNetInput(
   inputSize: readonly number[],
@@ -40,15 +43,22 @@ export function validateUNetInput(
 ): string | null {
   if (!Number.isInteger(depth) || depth < 1) return `depth must be an integer ≥ 1 (got ${depth})`;
   const factor = 2 ** depth;
-  const bad = inputSize.slice(0, 2).filter((size) => !Number.isInteger(size) || size <= 0 || size % factor !== 0);
-  if (inputSize.length < 2 || bad.length > 0) {
-    const fix = inputSize.slice(0, 2).map((size) => Math.max(factor, Math.round(size / factor) * factor));
+  const bad = inputSize.filter((size) => !Number.isInteger(size) || size <= 0 || size % factor !== 0);
+  if (inputSize.length < 2 || inputSize.length > 3 || bad.length > 0) {
+    const fix = inputSize.map((size) => Math.max(factor, Math.round(size / factor) * factor));
     return (
-      `${paramName} [${inputSize.join(', ')}] must be two positive integers divisible by 2^depth = ${factor} ` +
+      `${paramName} [${inputSize.join(', ')}] must be two (2D) or three (3D) positive integers divisible by 2^depth = ${factor} ` +
       `(depth ${depth} halves the size ${depth} times); e.g. use ${paramName}: [${fix.join(', ')}] or a smaller depth`
     );
   }
   return null;
+}
+
+/** unet2d for [H, W, C] inputs, unet3d for [D, H, W, C]. */
+export function archForInputShape(inputShape: readonly number[]): UNetArch {
+  if (inputShape.length === 3) return 'unet2d';
+  if (inputShape.length === 4) return 'unet3d';
+  throw new Error(`a U-Net input is [H, W, C] or [D, H, W, C], got [${inputShape.join(', ')}]`);
 }
 
 /** Glorot/He-uniform weights drawn from our seeded Rng (not tfjs's global random state). */
@@ -58,22 +68,27 @@ function uniformArray(count: number, limit: number, rng: Rng): Float32Array {
   return values;
 }
 
-export function buildUNet2d(options: UNet2dOptions): LayersModel {
+export function buildUNet(options: UNetOptions): LayersModel {
   const { inputShape, classes, filters, depth, batchNorm, seed } = options;
   const dropout = options.dropout ?? 0;
-  const problem = validateUNetInput(inputShape, depth, 'inputShape');
+  const arch = archForInputShape(inputShape);
+  const problem = validateUNetInput(inputShape.slice(0, -1), depth, 'inputShape');
   if (problem !== null) throw new Error(problem);
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`classes must be an integer ≥ 1 (got ${classes})`);
   if (!Number.isInteger(filters) || filters < 1) throw new Error(`filters must be an integer ≥ 1 (got ${filters})`);
   if (!(dropout >= 0 && dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${dropout})`);
   const tfl = getLayers();
   const tf = getTf();
+  const is3d = arch === 'unet3d';
+  // The same graph in 2D or 3D: only the layer kinds differ (kernel 3, pool 2, up-convolution 2 per axis).
+  const conv = is3d ? tfl.layers.conv3d : tfl.layers.conv2d;
+  const pool = is3d ? tfl.layers.maxPooling3d : tfl.layers.maxPooling2d;
+  const upConv = is3d ? tfl.layers.conv3dTranspose : tfl.layers.conv2dTranspose;
 
   const convBlock = (input: SymbolicTensor, prefix: string, width: number): SymbolicTensor => {
     let x = input;
     for (const i of [1, 2]) {
-      x = tfl.layers
-        .conv2d({
+      x = conv({
           name: `${prefix}_conv${i}`,
           filters: width,
           kernelSize: 3,
@@ -94,7 +109,7 @@ export function buildUNet2d(options: UNet2dOptions): LayersModel {
   for (let level = 1; level <= depth; level++) {
     x = convBlock(x, `enc${level}`, filters * 2 ** (level - 1));
     skips.push(x);
-    x = tfl.layers.maxPooling2d({ name: `enc${level}_pool`, poolSize: 2, strides: 2 }).apply(x) as SymbolicTensor;
+    x = pool({ name: `enc${level}_pool`, poolSize: 2, strides: 2 }).apply(x) as SymbolicTensor;
   }
   x = convBlock(x, 'bottleneck', filters * 2 ** depth);
   if (dropout > 0) {
@@ -105,8 +120,7 @@ export function buildUNet2d(options: UNet2dOptions): LayersModel {
   }
   for (let level = depth; level >= 1; level--) {
     const width = filters * 2 ** (level - 1);
-    x = tfl.layers
-      .conv2dTranspose({
+    x = upConv({
         name: `dec${level}_up`,
         filters: width,
         kernelSize: 2,
@@ -118,8 +132,7 @@ export function buildUNet2d(options: UNet2dOptions): LayersModel {
     x = tfl.layers.concatenate({ name: `dec${level}_concat`, axis: -1 }).apply([x, skips[level - 1]!]) as SymbolicTensor;
     x = convBlock(x, `dec${level}`, width);
   }
-  const output = tfl.layers
-    .conv2d({
+  const output = conv({
       name: 'head',
       filters: classes,
       kernelSize: 1,
@@ -127,19 +140,20 @@ export function buildUNet2d(options: UNet2dOptions): LayersModel {
       kernelInitializer: 'zeros',
     })
     .apply(x) as SymbolicTensor;
-  const model = tfl.model({ name: 'unet2d', inputs: input, outputs: output });
+  const model = tfl.model({ name: arch, inputs: input, outputs: output });
 
   // Deterministic initialisation: every kernel from its own Rng stream seeded by (seed, layer name), so adding
   // or removing one layer does not shift the weights of the others. He-uniform for ReLU convs, Glorot for the head.
   for (const layer of model.layers) {
     const kernel = layer.weights.find((w) => w.originalName.endsWith('/kernel'));
     if (kernel === undefined) continue;
-    const shape = kernel.shape as [number, number, number, number];
-    const receptive = shape[0] * shape[1];
-    // conv2d kernels are [kh, kw, in, out]; conv2dTranspose kernels are [kh, kw, out, in].
-    const transposed = layer.getClassName() === 'Conv2DTranspose';
-    const fanIn = receptive * (transposed ? shape[3] : shape[2]);
-    const fanOut = receptive * (transposed ? shape[2] : shape[3]);
+    const shape = kernel.shape as number[];
+    const rank = shape.length;
+    const receptive = shape.slice(0, rank - 2).reduce((a, b) => a * b, 1);
+    // Conv kernels are [k.., in, out]; transposed-conv kernels are [k.., out, in].
+    const transposed = layer.getClassName().endsWith('Transpose');
+    const fanIn = receptive * (transposed ? shape[rank - 1]! : shape[rank - 2]!);
+    const fanOut = receptive * (transposed ? shape[rank - 2]! : shape[rank - 1]!);
     const limit = layer.name === 'head' ? Math.sqrt(6 / (fanIn + fanOut)) : Math.sqrt(6 / fanIn);
     const rng = new Rng(seedFromString(layer.name, seed));
     const values = tf.tensor(uniformArray(shape.reduce((a, b) => a * b, 1), limit, rng), shape);
@@ -147,7 +161,7 @@ export function buildUNet2d(options: UNet2dOptions): LayersModel {
     values.dispose();
   }
   const metadata: FlowModelMetadata = {
-    arch: 'unet2d',
+    arch,
     options: { ...options, dropout },
     frozenLayers: [],
   };
@@ -172,7 +186,7 @@ export function freezeEncoder(model: LayersModel): string[] {
   return names;
 }
 
-/** flow's metadata from a model built by buildUNet2d (or loaded from its saved folder), if present. */
+/** flow's metadata from a model built by buildUNet (or loaded from its saved folder), if present. */
 export function getFlowMetadata(model: LayersModel): FlowModelMetadata | null {
   const userMeta = model.getUserDefinedMetadata() as { flow?: FlowModelMetadata } | undefined;
   return userMeta?.flow ?? null;

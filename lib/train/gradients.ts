@@ -43,11 +43,22 @@ export interface GradientEngine {
 }
 
 export interface BatchGeometry {
-  /** [H, W, C] of one input. */
-  shape: [number, number, number];
+  /** One input item: [H, W, C] (2D) or [D, H, W, C] (3D), channels last. */
+  shape: number[];
   /** 1 = binary sigmoid, K > 1 = softmax. */
   classes: number;
   loss: LossName;
+}
+
+/** Values per item of x (all of `shape`) and of y (one class index per pixel/voxel). */
+export function itemSizes(shape: readonly number[]): { xSize: number; ySize: number } {
+  const xSize = shape.reduce((a, b) => a * b, 1);
+  return { xSize, ySize: xSize / shape[shape.length - 1]! };
+}
+
+/** The labels of `count` items as the [count, ...spatial, 1] tensor the losses take. */
+function labelTensor(y: Uint8Array, count: number, shape: readonly number[]): tf.Tensor {
+  return tf.tensor(Int32Array.from(y), [count, ...shape.slice(0, -1), 1], 'int32');
 }
 
 /** The trainable tf.Variables of a model with their stable names (layer/weight), in a fixed order. */
@@ -83,10 +94,9 @@ export function writeAllWeights(model: LayersModel, arrays: readonly NamedArray[
 
 /** Loss and output of one batch in inference mode (no tape, batch-norm statistics untouched). */
 export async function evaluateBatch(model: LayersModel, geometry: BatchGeometry, batch: EvalBatch): Promise<BatchEvaluation> {
-  const [h, w, c] = geometry.shape;
   const [loss, probabilities] = tf.tidy(() => {
-    const output = model.apply(tf.tensor4d(batch.x, [batch.count, h, w, c], 'float32'), { training: false }) as tf.Tensor;
-    const target = targetFor(tf.tensor4d(Int32Array.from(batch.y), [batch.count, h, w, 1], 'int32'), geometry.classes);
+    const output = model.apply(tf.tensor(batch.x, [batch.count, ...geometry.shape], 'float32'), { training: false }) as tf.Tensor;
+    const target = targetFor(labelTensor(batch.y, batch.count, geometry.shape), geometry.classes);
     return [computeLoss(geometry.loss, output, target), output] as const;
   });
   const lossValue = (await loss.data())[0]!;
@@ -107,11 +117,10 @@ export class LocalGradientEngine implements GradientEngine {
   }
 
   computeSync(x: Float32Array, y: Uint8Array, count: number): { loss: tf.Scalar; grads: tf.Tensor[]; probabilities: tf.Tensor } {
-    const [h, w, c] = this.geometry.shape;
     let probabilities: tf.Tensor | null = null;
     const result = tf.tidy(() => {
-      const xs = tf.tensor4d(x, [count, h, w, c], 'float32');
-      const target = targetFor(tf.tensor4d(Int32Array.from(y), [count, h, w, 1], 'int32'), this.geometry.classes);
+      const xs = tf.tensor(x, [count, ...this.geometry.shape], 'float32');
+      const target = targetFor(labelTensor(y, count, this.geometry.shape), this.geometry.classes);
       const { value, grads } = tf.variableGrads(() => {
         const output = this.model.apply(xs, { training: true }) as tf.Tensor;
         probabilities = tf.keep(output);

@@ -34,7 +34,8 @@ export interface EarlyStoppingConfig {
 }
 
 export interface Hparams {
-  input_size: [number, number] | null;
+  /** Spatial size of the items: [H, W] or [D, H, W]; null = whatever the training tensors have. */
+  input_size: number[] | null;
   batch_size: number;
   epochs: number;
   optimizer: OptimizerName;

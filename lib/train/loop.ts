@@ -25,6 +25,7 @@ import {
 } from './checkpoint.js';
 import {
   LocalGradientEngine,
+  itemSizes,
   readAllWeights,
   trainableVariables,
   weightSignature,
@@ -46,7 +47,7 @@ export type AugmentFn = (
   x: Float32Array,
   y: Uint8Array,
   count: number,
-  shape: [number, number, number],
+  shape: readonly number[],
   config: AugmentSettings,
   rng: Rng,
 ) => void;
@@ -59,8 +60,8 @@ export interface TrainOptions {
   model: LayersModel;
   train: TrainData;
   val: TrainData;
-  /** [H, W, C] of one input. */
-  shape: [number, number, number];
+  /** One input item: [H, W, C] (2D) or [D, H, W, C] (3D). */
+  shape: number[];
   classes: number;
   hparams: Hparams;
   checkpointDir: string;
@@ -89,6 +90,8 @@ export interface TrainSummary {
   resumed_count: number;
   images_per_s: number;
   train_seconds: number;
+  /** Share of train_seconds spent gathering and augmenting batches (the input pipeline) rather than computing. */
+  input_share: number;
   total_seconds: number;
   workers: number;
   final_loss: number | null;
@@ -119,7 +122,15 @@ interface LoopState {
   /** Running sums of the epoch in progress. */
   epochSums: { loss: number; images: number; diceSum: number[]; diceImages: number; seconds: number };
   metrics: MetricsLine[];
-  counters: { interrupted: number; resumed: number; trainSeconds: number; imagesSeen: number; totalSeconds: number };
+  counters: {
+    interrupted: number;
+    resumed: number;
+    trainSeconds: number;
+    imagesSeen: number;
+    totalSeconds: number;
+    /** Of trainSeconds, the time spent assembling and augmenting batches (absent in checkpoints before it). */
+    inputSeconds?: number;
+  };
   workers: number;
   /** Fingerprint of the hyper-parameters that shape the arithmetic; a checkpoint from others is refused. */
   hparamsKey: string;
@@ -156,9 +167,7 @@ export async function evaluateDataset(
   geometry: BatchGeometry,
   batchSize: number,
 ): Promise<{ loss: number; dice: DiceAccumulator }> {
-  const [h, w, c] = geometry.shape;
-  const xSize = h * w * c;
-  const ySize = h * w;
+  const { xSize, ySize } = itemSizes(geometry.shape);
   const batches: EvalBatch[] = [];
   for (let start = 0; start < data.count; start += batchSize) {
     const count = Math.min(batchSize, data.count - start);
@@ -188,9 +197,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
   const { model, train, val, shape, classes, hparams, print } = options;
   checkLossFitsClasses(hparams.loss, classes);
   const sessionStart = performance.now();
-  const [h, w, c] = shape;
-  const xSize = h * w * c;
-  const ySize = h * w;
+  const { xSize, ySize } = itemSizes(shape);
   if (train.count === 0) throw new Error('the training set is empty: nothing to train on');
   const geometry: BatchGeometry = { shape, classes, loss: hparams.loss };
   const batchSize = hparams.batch_size;
@@ -221,7 +228,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     earlyStopping: { best: null, bad: 0, stopped: false },
     epochSums: { loss: 0, images: 0, diceSum: [], diceImages: 0, seconds: 0 },
     metrics: [],
-    counters: { interrupted: 0, resumed: 0, trainSeconds: 0, imagesSeen: 0, totalSeconds: 0 },
+    counters: { interrupted: 0, resumed: 0, trainSeconds: 0, imagesSeen: 0, totalSeconds: 0, inputSeconds: 0 },
     workers,
     hparamsKey: hparamsKey(hparams),
   };
@@ -290,6 +297,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
       resumed_count: state.counters.resumed,
       images_per_s: state.counters.trainSeconds > 0 ? state.counters.imagesSeen / state.counters.trainSeconds : 0,
       train_seconds: state.counters.trainSeconds,
+      input_share: state.counters.trainSeconds > 0 ? (state.counters.inputSeconds ?? 0) / state.counters.trainSeconds : 0,
       total_seconds: state.counters.totalSeconds,
       workers,
       final_loss: lastEpoch ? lastEpoch.loss : null,
@@ -312,6 +320,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         const indices = state.order.slice(state.stepInEpoch * batchSize, (state.stepInEpoch + 1) * batchSize);
         const batch = gather(train, indices, xSize, ySize);
         options.augment?.(batch.x, batch.y, indices.length, shape, hparams.augment, augmentRng);
+        state.counters.inputSeconds = (state.counters.inputSeconds ?? 0) + (performance.now() - stepStart) / 1000;
         const result = await engine.compute(batch.x, batch.y, indices.length);
         const stepNumber = state.globalStep + 1;
         if (!Number.isFinite(result.loss)) {

@@ -23,7 +23,7 @@ export function checkLossFitsClasses(loss: LossName, classes: number): void {
   }
 }
 
-/** Class indices [N,H,W,1] (uint8 values as int32/float) → the target the model's output is compared with. */
+/** Class indices [N,...,1] (uint8 values as int32/float) → the target the model's output is compared with. */
 export function targetFor(labels: tf.Tensor, classes: number): tf.Tensor {
   return tf.tidy(() => {
     if (classes === 1) return tf.cast(labels, 'float32');
@@ -43,18 +43,23 @@ function categoricalCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): t
   return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(p)), -1))) as tf.Scalar;
 }
 
-/** 1 - soft Dice per image and channel, averaged over images and the given channels. */
+/** 1 - soft Dice per item and channel, averaged over items and the channels from `firstChannel` on. */
 function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel: number): tf.Scalar {
-  const channels = probabilities.shape[3]!;
-  const p = firstChannel > 0 ? tf.slice(probabilities, [0, 0, 0, firstChannel], [-1, -1, -1, channels - firstChannel]) : probabilities;
-  const t = firstChannel > 0 ? tf.slice(target, [0, 0, 0, firstChannel], [-1, -1, -1, channels - firstChannel]) : target;
-  const intersection = tf.sum(tf.mul(p, t), [1, 2]);
-  const total = tf.add(tf.sum(p, [1, 2]), tf.sum(t, [1, 2]));
+  // Items are [N, H, W, C] or [N, D, H, W, C]: sum over every axis between the batch and the channels.
+  const rank = probabilities.rank;
+  const channels = probabilities.shape[rank - 1]!;
+  const spatialAxes = Array.from({ length: rank - 2 }, (_, i) => i + 1);
+  const begin = [...Array<number>(rank - 1).fill(0), firstChannel];
+  const size = [...Array<number>(rank - 1).fill(-1), channels - firstChannel];
+  const p = firstChannel > 0 ? tf.slice(probabilities, begin, size) : probabilities;
+  const t = firstChannel > 0 ? tf.slice(target, begin, size) : target;
+  const intersection = tf.sum(tf.mul(p, t), spatialAxes);
+  const total = tf.add(tf.sum(p, spatialAxes), tf.sum(t, spatialAxes));
   const dice = tf.div(tf.add(tf.mul(2, intersection), DICE_SMOOTH), tf.add(total, DICE_SMOOTH));
   return tf.sub(1, tf.mean(dice)) as tf.Scalar;
 }
 
-/** The scalar loss of a batch: `probabilities` [N,H,W,C] from the model, `target` from targetFor. */
+/** The scalar loss of a batch: `probabilities` [N,H,W,C] or [N,D,H,W,C] from the model, `target` from targetFor. */
 export function computeLoss(name: LossName, probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     switch (name) {

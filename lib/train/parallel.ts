@@ -14,6 +14,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { BackendName } from '../tf/backend.js';
 import {
   LocalGradientEngine,
+  itemSizes,
   type BatchEvaluation,
   type BatchGeometry,
   type BatchGradients,
@@ -121,9 +122,7 @@ export class DataParallelEngine implements GradientEngine {
   async compute(x: Float32Array, y: Uint8Array, count: number): Promise<BatchGradients> {
     const sizes = splitSizes(count, this.workers.length + 1);
     if (sizes.length === 1) return this.local.compute(x, y, count);
-    const [h, w, c] = this.geometry.shape;
-    const xSize = h * w * c;
-    const ySize = h * w;
+    const { xSize, ySize } = itemSizes(this.geometry.shape);
     // Send parts 1.. to the workers first, then compute part 0 here while they run. Every buffer sent is a
     // fresh copy and is transferred, not cloned.
     const weights = await this.readWeights();

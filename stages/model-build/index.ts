@@ -4,13 +4,14 @@ import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
-import { buildUNet2d, freezeEncoder, validateUNetInput } from '../../lib/tf/unet.js';
+import { buildUNet, freezeEncoder, validateUNetInput, type UNetArch } from '../../lib/tf/unet.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { emptyLoadReport, formatLoadReport, loadPretrainedWeights } from '../../lib/tf/pretrained.js';
 
 export interface ModelBuildParams {
-  arch: 'unet2d';
-  input_size: [number, number];
+  arch: UNetArch;
+  /** [H, W] for unet2d, [D, H, W] for unet3d. */
+  input_size: number[];
   in_channels: number;
   classes: number;
   filters: number;
@@ -25,9 +26,9 @@ export interface ModelBuildParams {
 
 export default defineStage<ModelBuildParams>({
   kind: 'model.build',
-  version: '1',
+  version: '2',
   description:
-    'Build the 2D U-Net (seeded initial weights), optionally load pretrained weights by layer name and shape, optionally freeze the encoder.',
+    'Build the 2D or 3D U-Net (seeded initial weights), optionally load pretrained weights by layer name and shape, optionally freeze the encoder.',
   inputs: {
     pretrained: {
       description: 'Pretrained weights: a LayersModel folder (model.json + shards), a model.json, a .weights.bin beside its model.json, or a flow checkpoint folder',
@@ -43,12 +44,20 @@ export default defineStage<ModelBuildParams>({
     // JSON Schema cannot relate input_size to depth; this is that cross-field check.
     const problem = validateUNetInput(p.input_size, p.depth, 'input_size');
     if (problem !== null) throw new Error(`stage ${ctx.stageName} (model.build): ${problem}`);
+    const spatialDims = p.arch === 'unet3d' ? 3 : 2;
+    if (p.input_size.length !== spatialDims) {
+      const want = spatialDims === 3 ? '[D, H, W]' : '[H, W]';
+      throw new Error(
+        `stage ${ctx.stageName} (model.build): arch ${p.arch} takes input_size ${want}, got [${p.input_size.join(', ')}]; ` +
+          `use arch ${spatialDims === 3 ? 'unet2d' : 'unet3d'} for ${p.input_size.length === 3 ? '3D patches' : '2D images'} or give ${spatialDims} sizes`,
+      );
+    }
     const backend = await initBackend(p.backend);
     ctx.recordEnv(backendFacts(backend));
     ctx.print(`backend ${backend.name} (${backend.package} ${backend.version}, ${backend.threads} thread(s)): ${backend.reason}`);
 
-    const model = buildUNet2d({
-      inputShape: [p.input_size[0], p.input_size[1], p.in_channels],
+    const model = buildUNet({
+      inputShape: [...p.input_size, p.in_channels],
       classes: p.classes,
       filters: p.filters,
       depth: p.depth,
@@ -76,7 +85,7 @@ export default defineStage<ModelBuildParams>({
 
       const parameters = model.countParams();
       const trainable = model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
-      ctx.print(`unet2d ${p.input_size.join('x')}x${p.in_channels} → ${p.classes}: ${model.layers.length} layers, ${parameters} parameters (${trainable} trainable)`);
+      ctx.print(`${p.arch} ${p.input_size.join('x')}x${p.in_channels} → ${p.classes}: ${model.layers.length} layers, ${parameters} parameters (${trainable} trainable)`);
       return {
         status: 'done',
         summary: {

@@ -47,18 +47,22 @@ export default defineStage<TrainParams>({
     const [train, val] = await Promise.all([loadTensorDataset(ctx.inputs.train!), loadTensorDataset(ctx.inputs.val!)]);
     const trainDir = ctx.inputs.train!;
     const spec = train.spec;
-    if (spec.x.shape.length !== 3 || spec.y.shape.length !== 3 || spec.y.shape[2] !== 1) {
-      throw new Error(`${path.join(trainDir, 'spec.json')}: train expects x [H, W, C] and y [H, W, 1], found ${describeShape(spec)}`);
+    // Items are 2D [H, W, C] with labels [H, W, 1], or 3D patches [D, H, W, C] with labels [D, H, W, 1].
+    const rank = spec.x.shape.length;
+    const labelsFit = spec.y.shape.length === rank && spec.y.shape[rank - 1] === 1 && spec.y.shape.slice(0, -1).join(',') === spec.x.shape.slice(0, -1).join(',');
+    if ((rank !== 3 && rank !== 4) || !labelsFit) {
+      throw new Error(`${path.join(trainDir, 'spec.json')}: train expects x [H, W, C] with y [H, W, 1], or x [D, H, W, C] with y [D, H, W, 1]; found ${describeShape(spec)}`);
     }
     if (describeShape(val.spec) !== describeShape(spec) && val.spec.count > 0) {
       throw new Error(
         `${path.join(ctx.inputs.val!, 'spec.json')}: validation set has ${describeShape(val.spec)} but the training set has ${describeShape(spec)}`,
       );
     }
-    const shape = spec.x.shape as [number, number, number];
-    if (hparams.input_size && (hparams.input_size[0] !== shape[0] || hparams.input_size[1] !== shape[1])) {
+    const shape = [...spec.x.shape];
+    const spatial = shape.slice(0, -1);
+    if (hparams.input_size && hparams.input_size.join(',') !== spatial.join(',')) {
       throw new Error(
-        `hparams input_size [${hparams.input_size}] differs from the training tensors' [${shape[0]}, ${shape[1]}] ` +
+        `hparams input_size [${hparams.input_size}] differs from the training tensors' [${spatial}] ` +
           `(${trainDir}): make preprocess and hparams use the same size, or set input_size: null`,
       );
     }
@@ -69,8 +73,8 @@ export default defineStage<TrainParams>({
     if (inputShape.join(',') !== shape.join(',')) {
       throw new Error(`${ctx.inputs.model}: the model takes inputs [${inputShape}] but the training tensors are [${shape}]: rebuild the model with that input size and channel count`);
     }
-    if (outputShape[2] !== spec.classes) {
-      throw new Error(`${ctx.inputs.model}: the model outputs ${outputShape[2]} channels but the dataset has classes ${spec.classes}`);
+    if (outputShape[outputShape.length - 1] !== spec.classes) {
+      throw new Error(`${ctx.inputs.model}: the model outputs ${outputShape[outputShape.length - 1]} channels but the dataset has classes ${spec.classes}`);
     }
 
     const workers = resolveWorkers(hparams.workers, backend.name);
@@ -114,7 +118,8 @@ export default defineStage<TrainParams>({
     const s = result.summary;
     ctx.print(
       `done: ${s.epochs_run} epochs, best ${s.best_metric} ${s.best_value?.toFixed(4) ?? 'n/a'} at epoch ${s.best_epoch ?? 'n/a'}` +
-        `${s.stopped_early ? ' (stopped early)' : ''}, ${s.images_per_s.toFixed(1)} images/s`,
+        `${s.stopped_early ? ' (stopped early)' : ''}, ${s.images_per_s.toFixed(1)} images/s ` +
+        `(input pipeline ${(100 * s.input_share).toFixed(1)}% of the step time)`,
     );
     return { status: 'done', summary };
   },

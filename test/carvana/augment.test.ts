@@ -135,3 +135,36 @@ test('brightness and contrast change x only, within their ranges', () => {
     for (let k = 0; k < 300; k++) assert.ok(Math.abs(batch.x[at + k]! - before.x[at + k]! - shift) < 1e-5);
   }
 });
+
+test('3D items [D, H, W, C]: every slice gets the same plane transform as a 2D item with the same draws', () => {
+  const shape2d: [number, number, number] = [12, 12, 2];
+  const depth = 3;
+  const count = 4;
+  for (const config of [everything, geometricOnly]) {
+    // A 3D batch whose D slices are copies of the 2D items: transforming it must give D copies of the
+    // transformed 2D items (brightness/contrast means over identical slices equal the 2D means).
+    const flat = makeBatch(count, shape2d, 3, 5);
+    const plane = 12 * 12;
+    const x3 = new Float32Array(count * depth * plane * 2);
+    const y3 = new Uint8Array(count * depth * plane);
+    for (let n = 0; n < count; n++) {
+      for (let d = 0; d < depth; d++) {
+        x3.set(flat.x.subarray(n * plane * 2, (n + 1) * plane * 2), (n * depth + d) * plane * 2);
+        y3.set(flat.y.subarray(n * plane, (n + 1) * plane), (n * depth + d) * plane);
+      }
+    }
+    const rng2d = new Rng(9);
+    const rng3d = new Rng(9);
+    augmentBatch(flat.x, flat.y, count, shape2d, config, rng2d);
+    augmentBatch(x3, y3, count, [depth, ...shape2d], config, rng3d);
+    assert.deepEqual(rng3d.getState(), rng2d.getState(), 'the same draws per item in 2D and 3D');
+    for (let n = 0; n < count; n++) {
+      for (let d = 0; d < depth; d++) {
+        assert.deepEqual(y3.subarray((n * depth + d) * plane, (n * depth + d + 1) * plane), flat.y.subarray(n * plane, (n + 1) * plane));
+        const got = x3.subarray((n * depth + d) * plane * 2, (n * depth + d + 1) * plane * 2);
+        const want = flat.x.subarray(n * plane * 2, (n + 1) * plane * 2);
+        for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) < 1e-5, `item ${n} slice ${d} value ${i}: ${got[i]} vs ${want[i]}`);
+      }
+    }
+  }
+});

@@ -8,7 +8,7 @@ import { FLOW_MODEL_JSON, probeDifference, probeInput, readFlowModel } from '../
 import { baseName } from '../../stages/export/plots.js';
 import { getTf, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 
@@ -16,7 +16,7 @@ test('export saves a model that reloads with identical predictions, a probe, and
   await initBackend('cpu');
   const tf = getTf();
   const dir = makeTempDir('flow-export-');
-  const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 7 });
+  const model = buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 7 });
   const trained = path.join(dir, 'trained');
   await saveModelToDir(model, trained);
   const curvesDir = path.join(dir, 'curves');
@@ -52,7 +52,7 @@ test('export saves a model that reloads with identical predictions, a probe, and
   assert.equal(flowModel.transform.dataset, 'carvana');
   assert.equal(probeDifference(reloaded, flowModel).maxAbsDiff, 0);
   // A model with other weights fails the probe.
-  const other = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 8 });
+  const other = buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 8 });
   assert.ok(probeDifference(other, flowModel).maxAbsDiff > 1e-4);
   assert.ok(fs.existsSync(path.join(ctx.outs.model!, FLOW_MODEL_JSON)));
 

@@ -10,7 +10,7 @@ import { readNifti } from '../../lib/nifti/read.js';
 import { LEGEND_HEIGHT, PANEL_GAP } from '../../lib/plot/index.js';
 import { initBackend } from '../../lib/tf/backend.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import { writeBratsRecords } from '../brats/records.js';
@@ -29,7 +29,7 @@ test('predict on BraTS records: .nii.gz label maps with the source geometry, pan
   const dir = makeTempDir('flow-predict-brats-');
   const data = path.join(dir, 'records');
   await writeBratsRecords(index, data);
-  const model = buildUNet2d({ inputShape: [32, 32, 4], classes: 4, filters: 4, depth: 2, batchNorm: false, seed: 5 });
+  const model = buildUNet({ inputShape: [32, 32, 4], classes: 4, filters: 4, depth: 2, batchNorm: false, seed: 5 });
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({

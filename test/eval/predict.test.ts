@@ -11,7 +11,7 @@ import { decodeGray, decodeMask, decodeRgb } from '../../lib/image/index.js';
 import { LEGEND_HEIGHT, PANEL_GAP } from '../../lib/plot/index.js';
 import { initBackend } from '../../lib/tf/backend.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 
@@ -36,7 +36,7 @@ test('predict on Carvana records: PNG masks at the original size, labels, pairs.
   await initBackend('cpu');
   const dir = makeTempDir('flow-predict-');
   const { data, ids } = await carvanaRecords(dir, 5);
-  const model = buildUNet2d({ inputShape: [32, 32, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
+  const model = buildUNet({ inputShape: [32, 32, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({
@@ -102,7 +102,7 @@ test('predict refuses a model whose input shape does not match the transform', a
   await initBackend('cpu');
   const dir = makeTempDir('flow-predict-bad-');
   const { data, ids } = await carvanaRecords(dir, 1);
-  const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
+  const model = buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: false, seed: 3 });
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({

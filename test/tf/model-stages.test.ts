@@ -7,7 +7,7 @@ import path from 'node:path';
 import modelBuild, { type ModelBuildParams } from '../../stages/model-build/index.js';
 import modelLoad from '../../stages/model-load/index.js';
 import { initBackend } from '../../lib/tf/backend.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { getWeightsAsNamed, loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import type { LoadReport } from '../../lib/tf/pretrained.js';
 import { FLOW_MODEL_JSON, encodeFloat32, runProbe, type FlowModelFile } from '../../stages/export/flow-model.js';
@@ -91,7 +91,7 @@ test('pretrained from a deeper model: missing and extra layers reported; a .weig
   assert.ok(target.report.frozen.includes('enc2_bn2'));
 
   const dir = makeTempDir();
-  const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 8 });
+  const model = buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 8 });
   await saveModelToDir(model, path.join(dir, 'm'));
   const fromBin = await build({ seed: 2 }, { pretrained: path.join(dir, 'm', 'weights.bin') });
   assert.equal(fromBin.report.counts.loaded, fromBin.report.counts.modelLayersWithWeights);
@@ -149,7 +149,7 @@ test('model.load reproduces the exported probe exactly and refuses corrupted wei
   const check = JSON.parse(fs.readFileSync(path.join(run.ctx.outs.check!, 'reload.json'), 'utf8'));
   assert.equal(check.probe.maxAbsDiff, 0);
   assert.equal(check.probe.exact, true);
-  assert.equal(check.parameters, buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 0 }).countParams());
+  assert.equal(check.parameters, buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 0 }).countParams());
   assert.deepEqual(check.inputShapes, [[null, 16, 16, 3]]);
 
   // Same size, different bytes: only the probe can tell.

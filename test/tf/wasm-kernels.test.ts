@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, getTf } from '../../lib/tf/backend.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { Rng } from '../../lib/rng.js';
 
 type Tf = ReturnType<typeof getTf>;
@@ -122,7 +122,7 @@ test('a full U-Net training gradient under wasm matches cpu (BN, pooling, concat
   const grads = async (backend: Backend) => {
     await initBackend(backend);
     const tf = getTf();
-    const model = buildUNet2d({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 7 });
+    const model = buildUNet({ inputShape: [16, 16, 3], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 7 });
     const x = tf.tensor4d(randomValues(2 * 16 * 16 * 3, 8), [2, 16, 16, 3]);
     const y = tf.tensor4d(
       randomValues(2 * 16 * 16, 9).map((v) => (v > 0 ? 1 : 0)),

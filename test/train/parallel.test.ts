@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend, getTf } from '../../lib/tf/backend.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { saveModelToDir, loadModelFromDir } from '../../lib/tf/model-io.js';
 import { augmentBatch } from '../../lib/preprocess/augment.js';
 import { evaluateDataset, trainLoop, type TrainResult } from '../../lib/train/loop.js';
@@ -25,7 +25,7 @@ const geometry: BatchGeometry = { shape: [SIZE, SIZE, 2], classes: 1, loss: 'bce
 
 async function savedModel(batchNorm: boolean): Promise<string> {
   const dir = path.join(makeTempDir(), 'model');
-  const model = buildUNet2d({ inputShape: [SIZE, SIZE, 2], classes: 1, filters: 4, depth: 2, batchNorm, seed: 7 });
+  const model = buildUNet({ inputShape: [SIZE, SIZE, 2], classes: 1, filters: 4, depth: 2, batchNorm, seed: 7 });
   await saveModelToDir(model, dir);
   model.dispose();
   return dir;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../../lib/tf/backend.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { augmentBatch } from '../../lib/preprocess/augment.js';
 import { epochOrder, trainLoop, type TrainOptions, type TrainResult } from '../../lib/train/loop.js';
 import { resolveHparams, type Hparams } from '../../lib/train/hparams.js';
@@ -38,7 +38,7 @@ async function run(
   extra: Partial<TrainOptions> = {},
   filters = 4,
 ): Promise<{ result: TrainResult; weights: NamedArray[]; printed: string[] }> {
-  const model = buildUNet2d({ inputShape: [SIZE, SIZE, 1], classes: 1, filters, depth: 2, batchNorm: true, seed: 3 });
+  const model = buildUNet({ inputShape: [SIZE, SIZE, 1], classes: 1, filters, depth: 2, batchNorm: true, seed: 3 });
   const printed: string[] = [];
   const result = await trainLoop({
     model,

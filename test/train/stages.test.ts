@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { JsonObject } from '../../engine/stage.js';
 import { initBackend } from '../../lib/tf/backend.js';
-import { buildUNet2d } from '../../lib/tf/unet.js';
+import { buildUNet } from '../../lib/tf/unet.js';
 import { saveModelToDir, loadModelFromDir } from '../../lib/tf/model-io.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import hparamsStage from '../../stages/hparams/index.js';
@@ -40,7 +40,7 @@ async function fixtures(classes: number) {
   const train = await writeDataset(path.join(root, 'train'), syntheticData(24, SIZE, 1, classes, 31), classes);
   const val = await writeDataset(path.join(root, 'val'), syntheticData(6, SIZE, 1, classes, 32), classes);
   const modelDir = path.join(root, 'model');
-  const model = buildUNet2d({ inputShape: [SIZE, SIZE, 1], classes, filters: 4, depth: 2, batchNorm: true, seed: 5 });
+  const model = buildUNet({ inputShape: [SIZE, SIZE, 1], classes, filters: 4, depth: 2, batchNorm: true, seed: 5 });
   await saveModelToDir(model, modelDir);
   model.dispose();
   return { root, train, val, modelDir };
@@ -109,7 +109,7 @@ test('train stage refuses a loss that does not fit the dataset and a model of an
   const bad = stageContext(trainStage, { progress_seconds: 10 }, { train: f.train, val: f.val, model: f.modelDir, hparams: ce }, { outDir: path.join(f.root, 'a') });
   await assert.rejects(trainStage.run(bad.ctx), /loss ce is for multi-class labels but the dataset is binary/);
   const otherModel = path.join(f.root, 'model32');
-  const model = buildUNet2d({ inputShape: [32, 32, 1], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 5 });
+  const model = buildUNet({ inputShape: [32, 32, 1], classes: 1, filters: 4, depth: 2, batchNorm: true, seed: 5 });
   await saveModelToDir(model, otherModel);
   model.dispose();
   const hp = await hparamsFile(f.root, { backend: 'wasm' });
