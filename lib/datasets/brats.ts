@@ -1,6 +1,7 @@
 // Everything BraTS-specific about records: how one ingest patient becomes a tf.train.Example (used by
-// tfrecord.write) and the DatasetAdapter that replays preprocess.brats (slices2d) on one record for predict
-// and maps predictions back to the patient's own grid, label values and NIfTI geometry.
+// tfrecord.write) and the DatasetAdapter that replays preprocess.brats on one record for predict (slices2d:
+// every axial slice of the brain box; patches3d: the tiles that cover the brain box) and maps predictions back
+// to the patient's own grid, label values and NIfTI geometry.
 import path from 'node:path';
 import type { JsonObject, JsonValue } from '../../engine/stage.js';
 import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../tfrecord/example.js';
@@ -9,13 +10,18 @@ import { readNifti, sameDims3d } from '../nifti/read.js';
 import { writeNifti } from '../nifti/write.js';
 import {
   argmaxClasses,
+  BOX_TILING,
   brainBoundingBox,
   decodeBratsExample,
   DEFAULT_TRAIN_LABEL_MAP,
+  extractPatch,
   invertLabelMap,
   modalityOrder,
   SINGLE_CHANNEL_THRESHOLD,
   sliceInput,
+  stitchTiles,
+  tilePatches,
+  uncropBox,
   uncropSlices,
   zscoreBrain,
   type BrainBox,
@@ -99,26 +105,39 @@ export function bratsFeatureSpec(modalities: number, anyUnlabelled: boolean): Re
   };
 }
 
-interface BratsTransform {
-  mode: 'slices2d' | 'patches3d';
-  size: [number, number];
+interface BratsTransformCommon {
   modalities: string[];
   labelMap: LabelRemap;
+}
+type BratsTransform =
+  | (BratsTransformCommon & { mode: 'slices2d'; size: [number, number] })
+  | (BratsTransformCommon & { mode: 'patches3d'; patch: [number, number, number] });
+
+function positiveInts(value: JsonValue | undefined, length: number): number[] | null {
+  return Array.isArray(value) && value.length === length && value.every((n) => typeof n === 'number' && Number.isInteger(n) && n > 0) ? (value as number[]) : null;
 }
 
 function readTransform(transform: JsonObject): BratsTransform {
   if (transform.dataset !== 'brats') throw new Error(`BraTS adapter: transform.json is for dataset ${JSON.stringify(transform.dataset)}, not brats`);
-  const mode = transform.mode;
-  if (mode !== 'slices2d') {
-    throw new Error(`BraTS adapter: transform.json mode ${JSON.stringify(mode)} is not supported for prediction yet; train with preprocess.brats mode: slices2d`);
-  }
-  const size = transform.size as JsonValue[] | undefined;
-  if (!Array.isArray(size) || size.length !== 2 || size.some((n) => typeof n !== 'number')) {
-    throw new Error(`BraTS adapter: transform.json size must be [H, W], got ${JSON.stringify(size)}`);
-  }
   const modalities = Array.isArray(transform.modalities) ? (transform.modalities as string[]) : ['flair', 't1', 't1ce', 't2'];
   const labelMaps = transform.labelMap as { train?: LabelRemap } | undefined;
-  return { mode, size: [size[0] as number, size[1] as number], modalities, labelMap: labelMaps?.train ?? DEFAULT_TRAIN_LABEL_MAP };
+  const common: BratsTransformCommon = { modalities, labelMap: labelMaps?.train ?? DEFAULT_TRAIN_LABEL_MAP };
+  const mode = transform.mode;
+  if (mode === 'slices2d') {
+    const size = positiveInts(transform.size, 2);
+    if (!size) throw new Error(`BraTS adapter: transform.json size must be [H, W], got ${JSON.stringify(transform.size)}`);
+    return { ...common, mode, size: [size[0]!, size[1]!] };
+  }
+  if (mode === 'patches3d') {
+    const patch = positiveInts(transform.patch, 3);
+    if (!patch) throw new Error(`BraTS adapter: transform.json patch must be [D, H, W] positive integers, got ${JSON.stringify(transform.patch)}`);
+    // The tiles predict feeds must be the ones validation measured; an older transform.json has no rule.
+    if (transform.tiling !== BOX_TILING) {
+      throw new Error(`BraTS adapter: transform.json tiling ${JSON.stringify(transform.tiling)} is not ${JSON.stringify(BOX_TILING)}; re-run preprocess.brats (version 2 or later) for patches3d`);
+    }
+    return { ...common, mode, patch: [patch[0]!, patch[1]!, patch[2]!] };
+  }
+  throw new Error(`BraTS adapter: transform.json mode ${JSON.stringify(mode)} is not slices2d or patches3d`);
 }
 
 /** The raw FLAIR of each prepared case, for `background` (kept out of the JSON context: it is a whole volume). */
@@ -133,6 +152,42 @@ function contextBox(prepared: PreparedCase): BrainBox {
 function contextShape(prepared: PreparedCase): [number, number, number] {
   const shape = prepared.context.shape as number[];
   return [shape[0]!, shape[1]!, shape[2]!];
+}
+
+/**
+ * patches3d: per-tile softmax (or sigmoid) outputs → averaged where tiles overlap → argmax → dataset label
+ * values in the full volume, zero outside the brain box. Errors name the case and what does not fit.
+ */
+function restoreTiles(
+  probabilities: Float32Array,
+  channels: number,
+  prepared: PreparedCase,
+  patch: [number, number, number],
+  box: BrainBox,
+  shape: [number, number, number],
+  inverse: number[],
+): Uint8Array {
+  const expected = prepared.count * patch[0] * patch[1] * patch[2] * channels;
+  if (probabilities.length !== expected) {
+    throw new Error(
+      `BraTS adapter: case ${prepared.id}: got ${probabilities.length} probabilities, ${prepared.count} tiles of ${patch.join('x')}x${channels} ` +
+        `(transform.json patch [${patch.join(', ')}]) need ${expected}; predict with the transform the case was prepared with`,
+    );
+  }
+  const preparedPatch = prepared.context.patch as number[] | undefined;
+  if (!preparedPatch || preparedPatch.join('x') !== patch.join('x')) {
+    throw new Error(`BraTS adapter: case ${prepared.id} was prepared with patch ${preparedPatch ? `[${preparedPatch.join(', ')}]` : 'none (slices2d?)'} but transform.json has [${patch.join(', ')}]`);
+  }
+  const starts = tilePatches(box, patch, shape);
+  if (starts.length !== prepared.count) {
+    throw new Error(`BraTS adapter: case ${prepared.id} holds ${prepared.count} items but its brain box tiles into ${starts.length} patches of ${patch.join('x')}`);
+  }
+  try {
+    const classes = argmaxClasses(stitchTiles(probabilities, channels, starts, patch, box), channels);
+    return uncropBox(classes, box, shape, inverse);
+  } catch (error) {
+    throw new Error(`BraTS adapter: case ${prepared.id}: ${(error as Error).message}`);
+  }
 }
 
 export const bratsAdapter: DatasetAdapter = {
@@ -151,18 +206,31 @@ export const bratsAdapter: DatasetAdapter = {
     // An all-zero volume still gets a prediction: the whole volume stands in for the brain box.
     const box = brainBoundingBox(volume) ?? { x: [0, X], y: [0, Y], z: [0, Z] };
     zscoreBrain(volume);
-    const per = t.size[0] * t.size[1] * order.length;
-    const depth = box.z[1] - box.z[0];
-    const x = new Float32Array(depth * per);
-    for (let k = 0; k < depth; k++) x.set(sliceInput(volume, box, box.z[0] + k, order, t.size), k * per);
+    let x: Float32Array;
+    let count: number;
+    let itemShape: number[];
+    if (t.mode === 'slices2d') {
+      const per = t.size[0] * t.size[1] * order.length;
+      count = box.z[1] - box.z[0];
+      x = new Float32Array(count * per);
+      for (let k = 0; k < count; k++) x.set(sliceInput(volume, box, box.z[0] + k, order, t.size), k * per);
+      itemShape = [t.size[0], t.size[1], order.length];
+    } else {
+      const starts = tilePatches(box, t.patch, volume.shape);
+      const per = t.patch[0] * t.patch[1] * t.patch[2] * order.length;
+      count = starts.length;
+      x = new Float32Array(count * per);
+      for (const [k, start] of starts.entries()) x.set(extractPatch(volume, null, start, t.patch, order).x, k * per);
+      itemShape = [...t.patch, order.length];
+    }
     const label: LabelMap | null = volume.label
       ? { data: volume.label, shape: [Z, Y, X], spacing: [volume.spacing[2]!, volume.spacing[1]!, volume.spacing[0]!] }
       : null;
     const prepared: PreparedCase = {
       id: volume.id,
       x,
-      count: depth,
-      itemShape: [t.size[0], t.size[1], order.length],
+      count,
+      itemShape,
       label,
       context: {
         shape: [X, Y, Z],
@@ -170,7 +238,7 @@ export const bratsAdapter: DatasetAdapter = {
         spacing: volume.spacing,
         affine: volume.affine,
         subset: volume.subset,
-        size: t.size,
+        ...(t.mode === 'slices2d' ? { size: t.size } : { patch: t.patch }),
       },
     };
     if (flair) flairOf.set(prepared, { data: flair, shape: [X, Y, Z] });
@@ -179,13 +247,19 @@ export const bratsAdapter: DatasetAdapter = {
 
   async restore(probabilities: Float32Array, channels: number, prepared: PreparedCase, transform: JsonObject): Promise<LabelMap> {
     const t = readTransform(transform);
-    const expected = prepared.count * t.size[0] * t.size[1] * channels;
-    if (probabilities.length !== expected) {
-      throw new Error(`BraTS adapter: case ${prepared.id}: got ${probabilities.length} probabilities, ${prepared.count} slices of ${t.size.join('x')}x${channels} need ${expected}`);
-    }
-    const classes = argmaxClasses(probabilities, channels);
     const shape = contextShape(prepared);
-    const data = uncropSlices(classes, t.size, contextBox(prepared), shape, invertLabelMap(t.labelMap));
+    const box = contextBox(prepared);
+    let data: Uint8Array;
+    if (t.mode === 'slices2d') {
+      const expected = prepared.count * t.size[0] * t.size[1] * channels;
+      if (probabilities.length !== expected) {
+        throw new Error(`BraTS adapter: case ${prepared.id}: got ${probabilities.length} probabilities, ${prepared.count} slices of ${t.size.join('x')}x${channels} need ${expected}`);
+      }
+      const classes = argmaxClasses(probabilities, channels);
+      data = uncropSlices(classes, t.size, box, shape, invertLabelMap(t.labelMap));
+    } else {
+      data = restoreTiles(probabilities, channels, prepared, t.patch, box, shape, invertLabelMap(t.labelMap));
+    }
     const spacing = prepared.context.spacing as number[];
     return { data, shape: [shape[2], shape[1], shape[0]], spacing: [spacing[2]!, spacing[1]!, spacing[0]!] };
   },

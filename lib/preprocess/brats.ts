@@ -1,7 +1,8 @@
 // BraTS preprocessing math shared by preprocess.brats (training data) and the BraTS dataset adapter
 // (prediction), so both feed the model exactly the same numbers: decode the record, per-modality z-score
 // over brain (non-zero) voxels, crop to the brain bounding box, label remap (4 → 3), axial slices resized
-// to the model size (bilinear for images, nearest for labels), and the way back for predictions.
+// to the model size (bilinear for images, nearest for labels) or 3D patches and the tiles that cover the
+// brain box, and the way back for predictions (slices un-resized, tiles stitched by averaging).
 import type { Features } from '../tfrecord/example.js';
 import { getBytes, getFloats, getInts, getString, getStrings } from '../tfrecord/example.js';
 
@@ -340,4 +341,123 @@ export function extractPatch(
     }
   }
   return { x, y };
+}
+
+/**
+ * The tiling rule of patches3d validation and prediction, recorded in transform.json `tiling` so the adapter
+ * replays exactly the tiles training was validated on (it refuses any other rule).
+ */
+export const BOX_TILING = 'brain-box-grid';
+
+/**
+ * Tile starts along one axis for the box span [lo, hi) and tiles of `size` voxels: a span longer than the tile
+ * is stepped by `size` from lo and the last tile is moved back to end at hi (it overlaps its neighbour), so
+ * every tile lies inside the span; a span no longer than the tile gets one tile centred on it (it reaches
+ * outside the span, where extractPatch reads 0 beyond the volume).
+ */
+export function tileStarts(lo: number, hi: number, size: number): number[] {
+  const span = hi - lo;
+  if (span <= size) return [lo - Math.floor((size - span) / 2)];
+  const starts: number[] = [];
+  for (let start = lo; start + size < hi; start += size) starts.push(start);
+  starts.push(hi - size);
+  return starts;
+}
+
+/**
+ * Starts [z, y, x] of the `patch` [D, H, W] tiles that cover every voxel of `box` (tileStarts per axis, z
+ * slowest, x fastest). `volumeShape` is [X, Y, Z] (NIfTI order, as BratsVolume.shape); the box must lie in it.
+ */
+export function tilePatches(box: BrainBox, patch: [number, number, number], volumeShape: [number, number, number]): [number, number, number][] {
+  if (patch.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`tilePatches: patch must be 3 positive integers [D, H, W], got [${patch.join(', ')}]`);
+  const [X, Y, Z] = volumeShape;
+  const spans: [string, [number, number], number][] = [['z', box.z, Z], ['y', box.y, Y], ['x', box.x, X]];
+  for (const [axis, [lo, hi], extent] of spans) {
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && lo < hi && hi <= extent)) {
+      throw new Error(`tilePatches: box ${axis} [${lo}, ${hi}) is empty or outside the volume's 0..${extent}`);
+    }
+  }
+  const starts: [number, number, number][] = [];
+  for (const z of tileStarts(box.z[0], box.z[1], patch[0])) {
+    for (const y of tileStarts(box.y[0], box.y[1], patch[1])) {
+      for (const x of tileStarts(box.x[0], box.x[1], patch[2])) starts.push([z, y, x]);
+    }
+  }
+  return starts;
+}
+
+/**
+ * Per-tile model outputs [tiles][D][H][W][channels] (tile k at `starts[k]`) → the average over the tiles that
+ * hold each box voxel, [boxD][boxH][boxW][channels]; tile voxels outside the box are dropped (nothing outside
+ * the brain box is predicted, as in slices2d). Every box voxel must be covered by some tile.
+ */
+export function stitchTiles(
+  probabilities: Float32Array,
+  channels: number,
+  starts: [number, number, number][],
+  patch: [number, number, number],
+  box: BrainBox,
+): Float32Array {
+  const [D, H, W] = patch;
+  const perTile = D * H * W * channels;
+  if (probabilities.length !== starts.length * perTile) {
+    throw new Error(`stitchTiles: got ${probabilities.length} values, ${starts.length} tiles of ${D}x${H}x${W}x${channels} need ${starts.length * perTile}`);
+  }
+  const bd = box.z[1] - box.z[0];
+  const bh = box.y[1] - box.y[0];
+  const bw = box.x[1] - box.x[0];
+  const sums = new Float32Array(bd * bh * bw * channels);
+  const covered = new Uint16Array(bd * bh * bw);
+  for (const [k, [z0, y0, x0]] of starts.entries()) {
+    for (let d = 0; d < D; d++) {
+      const bz = z0 + d - box.z[0];
+      if (bz < 0 || bz >= bd) continue;
+      for (let h = 0; h < H; h++) {
+        const by = y0 + h - box.y[0];
+        if (by < 0 || by >= bh) continue;
+        for (let w = 0; w < W; w++) {
+          const bx = x0 + w - box.x[0];
+          if (bx < 0 || bx >= bw) continue;
+          const voxel = (bz * bh + by) * bw + bx;
+          const from = k * perTile + ((d * H + h) * W + w) * channels;
+          for (let c = 0; c < channels; c++) sums[voxel * channels + c] += probabilities[from + c]!;
+          covered[voxel]!++;
+        }
+      }
+    }
+  }
+  for (let voxel = 0; voxel < covered.length; voxel++) {
+    const n = covered[voxel]!;
+    if (n === 0) {
+      const bx = voxel % bw, by = Math.floor(voxel / bw) % bh, bz = Math.floor(voxel / (bw * bh));
+      throw new Error(`stitchTiles: box voxel (z ${box.z[0] + bz}, y ${box.y[0] + by}, x ${box.x[0] + bx}) is in none of the ${starts.length} tiles`);
+    }
+    if (n > 1) for (let c = 0; c < channels; c++) sums[voxel * channels + c]! /= n;
+  }
+  return sums;
+}
+
+/**
+ * Back to the full volume: a class map of the box [boxD][boxH][boxW] → classes mapped to dataset values via
+ * `inverse` → uint8 [Z][Y][X], zero outside the box.
+ */
+export function uncropBox(classes: Uint8Array, box: BrainBox, shape: [number, number, number], inverse: number[]): Uint8Array {
+  const [X, Y, Z] = shape;
+  const bd = box.z[1] - box.z[0];
+  const bh = box.y[1] - box.y[0];
+  const bw = box.x[1] - box.x[0];
+  if (classes.length !== bd * bh * bw) throw new Error(`uncropBox: got ${classes.length} class values, a ${bd}x${bh}x${bw} box needs ${bd * bh * bw}`);
+  const out = new Uint8Array(X * Y * Z);
+  for (let bz = 0; bz < bd; bz++) {
+    for (let by = 0; by < bh; by++) {
+      const row = ((box.z[0] + bz) * Y + box.y[0] + by) * X + box.x[0];
+      for (let bx = 0; bx < bw; bx++) {
+        const cls = classes[(bz * bh + by) * bw + bx]!;
+        const value = inverse[cls];
+        if (value === undefined) throw new Error(`uncropBox: class ${cls} has no dataset value in the label map`);
+        out[row + bx] = value;
+      }
+    }
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 // Step 4 for BraTS: z-score each modality over brain voxels, crop to the brain box, remap labels (4 → 3),
-// and write axial slices (or 3D patches) as tensor datasets, split by patient. The math lives in
+// and write axial slices (or 3D patches: sampled for training, tiles covering the brain box for validation)
+// as tensor datasets, split by patient. The math lives in
 // lib/preprocess/brats.ts so the BraTS adapter replays it exactly at prediction time.
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
@@ -10,6 +11,7 @@ import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { splitGroups } from '../../lib/preprocess/split.js';
 import { Rng, seedFromString } from '../../lib/rng.js';
 import {
+  BOX_TILING,
   brainBoundingBox,
   decodeBratsExample,
   extractPatch,
@@ -18,6 +20,7 @@ import {
   remapLabels,
   sliceInput,
   sliceTarget,
+  tilePatches,
   zscoreBrain,
   type BrainBox,
   type BratsVolume,
@@ -89,7 +92,8 @@ function choosePatches(volume: BratsVolume, classes: Uint8Array, box: BrainBox, 
 
 export default defineStage<PreprocessBratsParams>({
   kind: 'preprocess.brats',
-  version: '1',
+  // 2: patches3d validation is the tiling of each validation patient's brain box (was sampled patches).
+  version: '2',
   description:
     'BraTS preprocessing: per-modality z-score over brain voxels, brain-box crop, label remap 4→3, axial slices [H, W, 4] or patches [D, H, W, 4], split by patient.',
   inputs: {
@@ -97,7 +101,11 @@ export default defineStage<PreprocessBratsParams>({
   },
   outputs: {
     train: { description: 'Tensor dataset of training slices/patches (x float32 [.., 4], y uint8 classes 0..3)', type: 'dir' },
-    val: { description: 'Tensor dataset of validation slices/patches (every brain slice of the validation patients)', type: 'dir' },
+    val: {
+      description:
+        "Tensor dataset of the validation patients: slices2d every brain slice; patches3d the tiles that cover each patient's brain box (every brain voxel at least once, as predict tiles it)",
+      type: 'dir',
+    },
     transform: { description: 'transform.json: what the BraTS adapter replays at prediction time', type: 'file' },
     split: { description: 'split.json: patients and sample ids on each side', type: 'file' },
   },
@@ -166,11 +174,13 @@ export default defineStage<PreprocessBratsParams>({
             if (tumour) counts[side].tumour++;
           }
         } else {
-          const starts = choosePatches(volume, target, box, patch, p.patches_per_patient, p.tumour_fraction, rng);
+          // Validation sees what predict sees: the tiles of the whole brain box, not a sample of patches.
+          const tiles = side === 'val';
+          const starts = tiles ? tilePatches(box, patch, volume.shape) : choosePatches(volume, target, box, patch, p.patches_per_patient, p.tumour_fraction, rng);
           for (const [k, start] of starts.entries()) {
             const { x, y } = extractPatch(volume, target, start, patch, order);
             const tumour = y!.some((v) => v !== 0);
-            const id = `${volume.id}:p${String(k).padStart(3, '0')}`;
+            const id = `${volume.id}:${tiles ? 't' : 'p'}${String(k).padStart(3, '0')}`;
             await writers[side].add({ id, x, y: y!, info: { patient: volume.id, start, tumour } });
             ids[side].push(id);
             counts[side].samples++;
@@ -198,7 +208,7 @@ export default defineStage<PreprocessBratsParams>({
     const transform: JsonObject = {
       dataset: 'brats',
       mode: p.mode,
-      ...(p.mode === 'slices2d' ? { size } : { patch }),
+      ...(p.mode === 'slices2d' ? { size } : { patch, tiling: BOX_TILING }),
       channels,
       classes,
       modalities: MODALITIES,
@@ -208,7 +218,7 @@ export default defineStage<PreprocessBratsParams>({
     };
     await writeJsonAtomic(ctx.outs.transform!, transform);
     ctx.print(
-      `train: ${counts.train.samples} ${p.mode === 'slices2d' ? 'slices' : 'patches'} (${counts.train.tumour} with tumour); val: ${counts.val.samples} (${counts.val.tumour} with tumour)`,
+      `train: ${counts.train.samples} ${p.mode === 'slices2d' ? 'slices' : 'patches'} (${counts.train.tumour} with tumour); val: ${counts.val.samples}${p.mode === 'slices2d' ? '' : ' tiles'} (${counts.val.tumour} with tumour)`,
     );
     return { status: 'done', summary: { train: counts.train.samples, val: counts.val.samples, trainTumour: counts.train.tumour, valTumour: counts.val.tumour } };
   },
