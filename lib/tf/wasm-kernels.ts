@@ -26,8 +26,11 @@ interface ConvGradAttrs {
 const BACKEND = 'wasm';
 let registered = false;
 
-/** Calls one of wasm's registered kernels directly on TensorInfos (no engine bookkeeping, no tape). */
-function makeRunner(tf: Tf, backend: KernelBackend) {
+/**
+ * Calls one of wasm's registered kernels directly on TensorInfos (no engine bookkeeping, no tape). Also used by
+ * wasm-kernels-3d.ts, which composes the 3D convolutions from these 2D kernels.
+ */
+export function makeRunner(tf: Tf, backend: KernelBackend) {
   const temps: TensorInfo[] = [];
   const run = (kernelName: string, inputs: Record<string, TensorInfo>, attrs: object): TensorInfo => {
     const config = tf.getKernel(kernelName, BACKEND);
@@ -36,11 +39,16 @@ function makeRunner(tf: Tf, backend: KernelBackend) {
     temps.push(out);
     return out;
   };
+  /** Adds a TensorInfo made outside `run` (e.g. written straight into the heap) to the intermediates. */
+  const track = (info: TensorInfo): TensorInfo => {
+    temps.push(info);
+    return info;
+  };
   /** Frees every intermediate except `keep` (the kernel's result, which the engine takes over). */
   const disposeAllBut = (keep: TensorInfo): void => {
     for (const info of temps) if (info !== keep) backend.disposeData(info.dataId);
   };
-  return { run, disposeAllBut };
+  return { run, track, disposeAllBut };
 }
 
 function pair(value: number | Pair): Pair {
@@ -173,7 +181,8 @@ function conv2dBackpropInput(
   return dx;
 }
 
-interface WasmHeapBackend {
+/** The parts of tfjs-backend-wasm's backend that expose tensors as views of the wasm heap. */
+export interface WasmHeapBackend {
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
   makeOutput(shape: number[], dtype: string): TensorInfo;
 }
