@@ -118,6 +118,8 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
   if (name === 'wasm') {
     const { registerWasmGradientKernels } = await import('./wasm-kernels.js');
     registerWasmGradientKernels(tf);
+    const { registerWasm3dKernels } = await import('./wasm-kernels-3d.js');
+    registerWasm3dKernels(tf);
     // tfjs turns wasm threads off in Node; XNNPACK then runs on the calling thread only.
     return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.availableParallelism() : 1;
   }

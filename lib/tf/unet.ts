@@ -77,6 +77,10 @@ export function buildUNet(options: UNetOptions): LayersModel {
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`classes must be an integer ≥ 1 (got ${classes})`);
   if (!Number.isInteger(filters) || filters < 1) throw new Error(`filters must be an integer ≥ 1 (got ${filters})`);
   if (!(dropout >= 0 && dropout < 1)) throw new Error(`dropout must be in [0, 1) (got ${dropout})`);
+  if (arch === 'unet3d' && batchNorm) {
+    // tfjs-layers 4.22's BatchNormalization throws "not implemented for array of rank 5" when training.
+    throw new Error('batch_norm is not available for unet3d (tfjs-layers cannot train batch normalisation on 3D feature maps): set batch_norm: false');
+  }
   const tfl = getLayers();
   const tf = getTf();
   const is3d = arch === 'unet3d';

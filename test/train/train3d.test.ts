@@ -14,7 +14,7 @@ import type { NamedArray } from '../../lib/train/checkpoint.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { syntheticVolumes } from './synthetic.js';
 
-const BACKEND = 'cpu';
+const BACKEND = 'wasm';
 await initBackend(BACKEND);
 
 const SIZE = 8;
