@@ -20,11 +20,27 @@ export interface BackendInfo {
   threads: number;
   /** Why this one: what was tried before it and why that failed, or that it was forced. */
   reason: string;
+  /** Which convolution kernels run: the backend's own, or flow's replacements on wasm (native or XNNPACK). */
+  kernels: string;
 }
 
 /** The facts every TensorFlow stage records in env.json (one spelling, so stages merge consistently). */
-export function backendFacts(info: BackendInfo): { backend: string; backendPackage: string; backendVersion: string; backendThreads: number; backendReason: string } {
-  return { backend: info.name, backendPackage: info.package, backendVersion: info.version, backendThreads: info.threads, backendReason: info.reason };
+export function backendFacts(info: BackendInfo): {
+  backend: string;
+  backendPackage: string;
+  backendVersion: string;
+  backendThreads: number;
+  backendReason: string;
+  backendKernels: string;
+} {
+  return {
+    backend: info.name,
+    backendPackage: info.package,
+    backendVersion: info.version,
+    backendThreads: info.threads,
+    backendReason: info.reason,
+    backendKernels: info.kernels,
+  };
 }
 
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -57,6 +73,8 @@ const require = createRequire(import.meta.url);
 let tfInstance: Tf | null = null;
 let layersInstance: TfLayers | null = null;
 let current: BackendInfo | null = null;
+/** Set when wasm activates: which convolution kernels flow registered on it. */
+let wasmKernels = '';
 /** Serialises concurrent initBackend calls so two callers never race tf.setBackend. */
 let pending: Promise<BackendInfo> = Promise.resolve(null as unknown as BackendInfo);
 
@@ -120,6 +138,12 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
     registerWasmGradientKernels(tf);
     const { registerWasm3dKernels } = await import('./wasm-kernels-3d.js');
     registerWasm3dKernels(tf);
+    // Last: the native kernels replace the 2D ones above and keep them as their fallback.
+    const { registerNativeConvKernels } = await import('./native-conv.js');
+    const native = registerNativeConvKernels(tf);
+    wasmKernels = native.active
+      ? `convolutions native: im2col + ${native.detail} (flow-native-conv); 3D as depth-stacked 2D`
+      : `convolutions on wasm's XNNPACK, gradients composed by flow (${native.detail}); 3D as depth-stacked 2D`;
     // tfjs turns wasm threads off in Node; XNNPACK then runs on the calling thread only.
     return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.availableParallelism() : 1;
   }
@@ -146,6 +170,7 @@ async function init(preference: BackendPreference): Promise<BackendInfo> {
         version: packageVersion(PACKAGE_OF[preference]),
         threads,
         reason: `forced by backend: ${preference}`,
+        kernels: preference === 'wasm' ? wasmKernels : "the backend's own",
       };
       return current;
     } catch (error) {
@@ -167,6 +192,7 @@ async function init(preference: BackendPreference): Promise<BackendInfo> {
         version: packageVersion(PACKAGE_OF[name]),
         threads,
         reason: `${why}${warning}`,
+        kernels: name === 'wasm' ? wasmKernels : "the backend's own",
       };
       if (name === 'cpu') process.emitWarning(`flow: falling back to the pure-JS cpu backend: ${why}`);
       return current;

@@ -1,8 +1,14 @@
-// The wasm gradient kernels flow registers must give the cpu backend's gradients (the reference
-// implementation in tfjs) for every stride/padding/kernel combination a U-Net and its variants use.
+// The wasm kernels flow registers must give the cpu backend's results and gradients (the reference
+// implementation in tfjs) for every stride/padding/kernel combination a U-Net and its variants use. These run
+// on the native convolutions when flow-native-conv is built; wasm-kernels-fallback.test.ts runs them again
+// with FLOW_NATIVE_CONV=0, on the XNNPACK-composed kernels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import { initBackend, getTf } from '../../lib/tf/backend.js';
+import { nativeConvStatus } from '../../lib/tf/native-conv.js';
 import { buildUNet } from '../../lib/tf/unet.js';
 import { Rng } from '../../lib/rng.js';
 
@@ -146,4 +152,45 @@ test('a full U-Net training gradient under wasm matches cpu (BN, pooling, concat
     assert.ok(wasm[key] !== undefined, `no wasm gradient for ${name}`);
     assert.ok(relativeError(wasm[key]!, cpu[name]!) < 1e-3, `gradient of ${name} differs between wasm and cpu`);
   }
+});
+
+test('fused conv2d (bias + linear / relu / sigmoid, the layers path) forward and gradients equal cpu', async () => {
+  const run = async (backend: Backend, activation: 'linear' | 'relu' | 'sigmoid', stride: 1 | 2) => {
+    await initBackend(backend);
+    const tf = getTf();
+    const x = tf.tensor4d(randomValues(2 * 7 * 6 * 3, 11), [2, 7, 6, 3]);
+    const w = tf.tensor4d(randomValues(3 * 3 * 3 * 5, 12), [3, 3, 3, 5]);
+    const b = tf.tensor1d(randomValues(5, 13));
+    const f = (a: typeof x, filter: typeof w, bias: typeof b) => tf.sum(tf.square(tf.fused.conv2d({ x: a, filter, bias, strides: stride, pad: 'same', activation })));
+    const y = tf.fused.conv2d({ x, filter: w, bias: b, strides: stride, pad: 'same', activation });
+    const grads = tf.grads(f as (...args: import('@tensorflow/tfjs-core').Tensor[]) => import('@tensorflow/tfjs-core').Tensor)([x, w, b]);
+    const out = [await y.data(), ...(await Promise.all(grads.map((g) => g.data())))];
+    tf.dispose([x, w, b, y, ...grads]);
+    return out;
+  };
+  for (const activation of ['linear', 'relu', 'sigmoid'] as const) {
+    for (const stride of [1, 2] as const) {
+      const wasm = await run('wasm', activation, stride);
+      const cpu = await run('cpu', activation, stride);
+      for (let i = 0; i < cpu.length; i++) assert.ok(relativeError(wasm[i]!, cpu[i]!) < 1e-4, `${activation} stride ${stride}: part ${i} differs`);
+    }
+  }
+});
+
+test('the convolution kernels in use are the native ones when flow-native-conv is built, unless FLOW_NATIVE_CONV=0', async () => {
+  const info = await initBackend('wasm');
+  const status = nativeConvStatus();
+  assert.ok(status !== null, 'initBackend(wasm) decides about native convolutions');
+  let built = false;
+  try {
+    const dir = path.dirname(createRequire(import.meta.url).resolve('flow-native-conv/package.json'));
+    built = fs.existsSync(path.join(dir, 'build', 'Release', 'flow_native_conv.node'));
+  } catch {
+    built = false;
+  }
+  const off = process.env.FLOW_NATIVE_CONV === '0';
+  assert.equal(status.active, built && !off, status.detail);
+  assert.match(info.kernels, status.active ? /native: im2col \+ OpenBLAS/ : /XNNPACK/);
+  // CI installs libopenblas-dev before npm ci (.ci/run), so there the addon must have been built.
+  if (process.env.CI === 'true' && !off) assert.ok(built, 'CI: flow-native-conv was not built by npm ci');
 });

@@ -1,0 +1,271 @@
+// flow's native 2D convolutions for the TensorFlow.js wasm backend: im2col + OpenBLAS sgemm, NHWC, dilation 1.
+// The JS side (lib/tf/native-conv.ts) passes Float32Array views straight onto the wasm heap, so nothing is
+// copied in or out; the im2col scratch is native memory owned by the calling thread (each training worker
+// thread has its own). OpenBLAS runs single-threaded: flow already uses one worker thread per core.
+#include <node_api.h>
+#include <cblas.h>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// One convolution's geometry, as flow's JS side computes it with tfjs's computeConv2DInfo.
+struct Geometry {
+  int64_t n, h, w, ci, kh, kw, co, sh, sw, pt, pl, oh, ow;
+  int64_t k() const { return kh * kw * ci; }
+  int64_t rows() const { return oh * ow; }  // output positions per image
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w; }
+};
+
+enum Activation { kLinear = 0, kRelu = 1, kSigmoid = 2 };
+
+// Scratch for im2col / col2im, one per thread (worker threads each load this addon).
+thread_local std::vector<float> scratch;
+
+// Images per GEMM: all of them unless the column matrix would pass 32 MiB.
+int64_t chunkImages(const Geometry& g) {
+  const int64_t perImage = g.rows() * g.k() * (int64_t)sizeof(float);
+  const int64_t budget = 32ll << 20;
+  int64_t images = perImage > 0 ? budget / perImage : g.n;
+  if (images < 1) images = 1;
+  return images < g.n ? images : g.n;
+}
+
+// col[(i, oh, ow), (kh, kw, ci)] = x[n0 + i, oh·sh + kh − pt, ow·sw + kw − pl, ci] (0 outside the image).
+void im2col(const float* x, const Geometry& g, int64_t n0, int64_t count, float* col) {
+  const int64_t k = g.k();
+  for (int64_t i = 0; i < count; i++) {
+    const float* image = x + (n0 + i) * g.h * g.w * g.ci;
+    for (int64_t oh = 0; oh < g.oh; oh++) {
+      for (int64_t ow = 0; ow < g.ow; ow++) {
+        float* row = col + ((i * g.oh + oh) * g.ow + ow) * k;
+        for (int64_t kh = 0; kh < g.kh; kh++) {
+          const int64_t ih = oh * g.sh + kh - g.pt;
+          for (int64_t kw = 0; kw < g.kw; kw++) {
+            const int64_t iw = ow * g.sw + kw - g.pl;
+            float* dst = row + (kh * g.kw + kw) * g.ci;
+            if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
+              std::memset(dst, 0, g.ci * sizeof(float));
+            } else {
+              std::memcpy(dst, image + (ih * g.w + iw) * g.ci, g.ci * sizeof(float));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: dx[n0 + i, …] += col[(i, oh, ow), (kh, kw, ci)] (dx zeroed by the caller).
+void col2im(const float* col, const Geometry& g, int64_t n0, int64_t count, float* dx) {
+  const int64_t k = g.k();
+  for (int64_t i = 0; i < count; i++) {
+    float* image = dx + (n0 + i) * g.h * g.w * g.ci;
+    for (int64_t oh = 0; oh < g.oh; oh++) {
+      for (int64_t ow = 0; ow < g.ow; ow++) {
+        const float* row = col + ((i * g.oh + oh) * g.ow + ow) * k;
+        for (int64_t kh = 0; kh < g.kh; kh++) {
+          const int64_t ih = oh * g.sh + kh - g.pt;
+          if (ih < 0 || ih >= g.h) continue;
+          for (int64_t kw = 0; kw < g.kw; kw++) {
+            const int64_t iw = ow * g.sw + kw - g.pl;
+            if (iw < 0 || iw >= g.w) continue;
+            const float* src = row + (kh * g.kw + kw) * g.ci;
+            float* dst = image + (ih * g.w + iw) * g.ci;
+            for (int64_t c = 0; c < g.ci; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+void forward(const float* x, const float* w, const float* bias, int activation, float* y, const Geometry& g) {
+  const int64_t k = g.k();
+  const int64_t chunk = chunkImages(g);
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
+    const int64_t m = count * g.rows();
+    const float* col = x + n0 * g.h * g.w * g.ci;
+    if (!g.pointwise()) {
+      scratch.resize(m * k);
+      im2col(x, g, n0, count, scratch.data());
+      col = scratch.data();
+    }
+    float* out = y + n0 * g.rows() * g.co;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g.co, k, 1.0f, col, k, w, g.co, 0.0f, out, g.co);
+    if (bias != nullptr || activation != kLinear) {
+      for (int64_t r = 0; r < m; r++) {
+        float* v = out + r * g.co;
+        if (bias != nullptr) for (int64_t c = 0; c < g.co; c++) v[c] += bias[c];
+        if (activation == kRelu) {
+          for (int64_t c = 0; c < g.co; c++) v[c] = v[c] > 0.0f ? v[c] : 0.0f;
+        } else if (activation == kSigmoid) {
+          for (int64_t c = 0; c < g.co; c++) v[c] = 1.0f / (1.0f + std::exp(-v[c]));
+        }
+      }
+    }
+  }
+}
+
+void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g) {
+  const int64_t k = g.k();
+  const int64_t chunk = chunkImages(g);
+  if (!g.pointwise()) std::memset(dx, 0, g.n * g.h * g.w * g.ci * sizeof(float));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
+    const int64_t m = count * g.rows();
+    const float* grad = dy + n0 * g.rows() * g.co;
+    if (g.pointwise()) {
+      // dx = dy · wᵀ directly: the column matrix is the image itself.
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, dx + n0 * g.h * g.w * g.ci, k);
+      continue;
+    }
+    scratch.resize(m * k);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, scratch.data(), k);
+    col2im(scratch.data(), g, n0, count, dx);
+  }
+}
+
+void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& g) {
+  const int64_t k = g.k();
+  const int64_t chunk = chunkImages(g);
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
+    const int64_t m = count * g.rows();
+    const float* col = x + n0 * g.h * g.w * g.ci;
+    if (!g.pointwise()) {
+      scratch.resize(m * k);
+      im2col(x, g, n0, count, scratch.data());
+      col = scratch.data();
+    }
+    // dw[k, co] (+)= colᵀ · dy over this chunk's rows.
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.co, m, 1.0f, col, k, dy + n0 * g.rows() * g.co, g.co,
+                n0 == 0 ? 0.0f : 1.0f, dw, g.co);
+  }
+}
+
+// ---- N-API glue ----
+
+napi_value fail(napi_env env, const char* message) {
+  napi_throw_error(env, "FLOW_NATIVE_CONV", message);
+  return nullptr;
+}
+
+bool floatArray(napi_env env, napi_value value, float** data, size_t* length) {
+  bool isTyped = false;
+  if (napi_is_typedarray(env, value, &isTyped) != napi_ok || !isTyped) return false;
+  napi_typedarray_type type;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, length, &raw, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_float32_array) return false;
+  *data = static_cast<float*>(raw);
+  return true;
+}
+
+bool readGeometry(napi_env env, napi_value value, Geometry* g, int64_t* extra) {
+  bool isTyped = false;
+  if (napi_is_typedarray(env, value, &isTyped) != napi_ok || !isTyped) return false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* raw = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &raw, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_int32_array || length < 13) return false;
+  const int32_t* d = static_cast<const int32_t*>(raw);
+  *g = Geometry{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
+  if (extra != nullptr) *extra = length > 13 ? d[13] : 0;
+  for (int i = 0; i < 13; i++) if (d[i] < 0) return false;
+  return g->sh > 0 && g->sw > 0;
+}
+
+size_t xCount(const Geometry& g) { return g.n * g.h * g.w * g.ci; }
+size_t yCount(const Geometry& g) { return g.n * g.oh * g.ow * g.co; }
+size_t wCount(const Geometry& g) { return g.kh * g.kw * g.ci * g.co; }
+
+// forward(x, w, bias | null, y, geometry[13 + activation])
+napi_value Forward(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 5) return fail(env, "forward(x, w, bias, y, geometry) takes 5 arguments");
+  Geometry g;
+  int64_t activation = 0;
+  if (!readGeometry(env, args[4], &g, &activation)) return fail(env, "forward: geometry must be an Int32Array of 14 non-negative values");
+  float *x, *w, *y, *bias = nullptr;
+  size_t nx, nw, ny, nb = 0;
+  napi_valuetype biasType;
+  napi_typeof(env, args[2], &biasType);
+  if (!floatArray(env, args[0], &x, &nx) || !floatArray(env, args[1], &w, &nw) || !floatArray(env, args[3], &y, &ny)) {
+    return fail(env, "forward: x, w and y must be Float32Arrays");
+  }
+  if (biasType != napi_null && (!floatArray(env, args[2], &bias, &nb) || nb != (size_t)g.co)) return fail(env, "forward: bias must be null or a Float32Array of co values");
+  if (nx != xCount(g) || nw != wCount(g) || ny != yCount(g)) return fail(env, "forward: array lengths do not match the geometry");
+  if (activation < 0 || activation > 2) return fail(env, "forward: unknown activation");
+  forward(x, w, bias, (int)activation, y, g);
+  return nullptr;
+}
+
+// backpropInput(dy, w, dx, geometry)
+napi_value BackpropInput(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 4) return fail(env, "backpropInput(dy, w, dx, geometry) takes 4 arguments");
+  Geometry g;
+  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropInput: geometry must be an Int32Array of 13 non-negative values");
+  float *dy, *w, *dx;
+  size_t ndy, nw, ndx;
+  if (!floatArray(env, args[0], &dy, &ndy) || !floatArray(env, args[1], &w, &nw) || !floatArray(env, args[2], &dx, &ndx)) {
+    return fail(env, "backpropInput: dy, w and dx must be Float32Arrays");
+  }
+  if (ndy != yCount(g) || nw != wCount(g) || ndx != xCount(g)) return fail(env, "backpropInput: array lengths do not match the geometry");
+  backpropInput(dy, w, dx, g);
+  return nullptr;
+}
+
+// backpropFilter(x, dy, dw, geometry)
+napi_value BackpropFilter(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 4) return fail(env, "backpropFilter(x, dy, dw, geometry) takes 4 arguments");
+  Geometry g;
+  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropFilter: geometry must be an Int32Array of 13 non-negative values");
+  float *x, *dy, *dw;
+  size_t nx, ndy, ndw;
+  if (!floatArray(env, args[0], &x, &nx) || !floatArray(env, args[1], &dy, &ndy) || !floatArray(env, args[2], &dw, &ndw)) {
+    return fail(env, "backpropFilter: x, dy and dw must be Float32Arrays");
+  }
+  if (nx != xCount(g) || ndy != yCount(g) || ndw != wCount(g)) return fail(env, "backpropFilter: array lengths do not match the geometry");
+  if (g.n == 0) {
+    std::memset(dw, 0, ndw * sizeof(float));
+    return nullptr;
+  }
+  backpropFilter(x, dy, dw, g);
+  return nullptr;
+}
+
+// blas() → "OpenBLAS <config> (core <name>)" for env.json.
+napi_value Blas(napi_env env, napi_callback_info) {
+  std::string text = std::string(openblas_get_config()) + " (core " + openblas_get_corename() + ")";
+  napi_value result;
+  napi_create_string_utf8(env, text.c_str(), text.size(), &result);
+  return result;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  openblas_set_num_threads(1);
+  napi_property_descriptor properties[] = {
+      {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"backpropInput", nullptr, BackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"backpropFilter", nullptr, BackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"blas", nullptr, Blas, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
+  return exports;
+}
