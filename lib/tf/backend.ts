@@ -142,7 +142,7 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
     const { registerNativeConvKernels } = await import('./native-conv.js');
     const native = registerNativeConvKernels(tf);
     wasmKernels = native.active
-      ? `convolutions native: im2col + ${native.detail} (flow-native-conv); 3D as depth-stacked 2D`
+      ? `convolutions native: im2col + ${native.detail} (flow-native-conv)`
       : `convolutions on wasm's XNNPACK, gradients composed by flow (${native.detail}); 3D as depth-stacked 2D`;
     // tfjs turns wasm threads off in Node; XNNPACK then runs on the calling thread only.
     return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.availableParallelism() : 1;

@@ -1,6 +1,6 @@
-// Native 2D convolutions for the wasm backend: the optional `flow-native-conv` addon (native/conv: im2col +
-// OpenBLAS sgemm) replaces wasm's Conv2D, FusedConv2D and flow's XNNPACK-composed gradient kernels when it was
-// built at install time. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose
+// Native 2D and 3D convolutions for the wasm backend: the optional `flow-native-conv` addon (native/conv:
+// im2col + OpenBLAS sgemm) replaces wasm's Conv2D, FusedConv2D, Conv3D and flow's XNNPACK-composed gradient
+// kernels (lib/tf/wasm-kernels.ts, wasm-kernels-3d.ts) when it was built at install time. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose
 // "filter" is the whole upstream gradient, reaches a third of the forward convolution's rate there; OpenBLAS's
 // AVX2/AVX-512 GEMM does several times the work per second on the same core. The addon reads and writes the
 // wasm heap in place through Float32Array views, so nothing is copied. Without the addon (no C++ toolchain or
@@ -11,9 +11,13 @@ import type { WasmHeapBackend } from './wasm-kernels.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type Shape4 = [number, number, number, number];
+type Shape5 = [number, number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 
-/** The addon's functions (native/conv/src/conv.cc). Geometry: n h w ci kh kw co sh sw padTop padLeft oh ow [activation]. */
+/**
+ * The addon's functions (native/conv/src/conv.cc). Geometry (GEOMETRY_VALUES Int32s, then the activation for
+ * forward): n d h w ci kd kh kw co sd sh sw padFront padTop padLeft od oh ow; 2D is d = kd = sd = od = 1.
+ */
 interface NativeConvAddon {
   forward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, geometry: Int32Array): void;
   backpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geometry: Int32Array): void;
@@ -29,6 +33,13 @@ interface ConvAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
+interface Conv3dAttrs {
+  strides: number | [number, number, number];
+  pad: 'same' | 'valid';
+  dataFormat?: 'NDHWC' | 'NCDHW';
+  dilations?: number | [number, number, number];
+}
+
 interface FusedConvAttrs extends ConvAttrs {
   activation: string;
 }
@@ -41,6 +52,7 @@ export interface NativeConvStatus {
 }
 
 const BACKEND = 'wasm';
+const GEOMETRY_VALUES = 18;
 /** The addon's activation codes; other activations go to the kernel this one replaced. */
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, sigmoid: 2 };
 const require = createRequire(import.meta.url);
@@ -57,32 +69,53 @@ function loadAddon(): NativeConvAddon | string {
   }
 }
 
-function single(value: number | [number, number] | undefined): boolean {
-  return value === undefined || value === 1 || (Array.isArray(value) && value[0] === 1 && value[1] === 1);
+function single(value: number | number[] | undefined): boolean {
+  return value === undefined || value === 1 || (Array.isArray(value) && value.every((v) => v === 1));
 }
 
-/** The addon's geometry for a convolution of x [inputShape] with a filter [filterShape]; null if unsupported. */
-function geometryOf(tf: Tf, inputShape: Shape4, filterShape: Shape4, attrs: ConvAttrs, activation = 0): Int32Array | null {
+/** The addon's geometry for a 2D convolution of x [inputShape] with a filter [filterShape]; null if unsupported. */
+function geometry2d(tf: Tf, inputShape: Shape4, filterShape: Shape4, attrs: ConvAttrs, activation = 0): Int32Array | null {
   if (attrs.dataFormat === 'NCHW' || !single(attrs.dilations)) return null;
   const info = tf.backend_util.computeConv2DInfo(inputShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, 'channelsLast');
   const { top, left } = info.padInfo;
   if (top < 0 || left < 0) return null;
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, filterHeight: kh, filterWidth: kw, outChannels: co } = info;
+  return Int32Array.from([n, 1, h, w, ci, 1, kh, kw, co, 1, info.strideHeight, info.strideWidth, 0, top, left, 1, info.outHeight, info.outWidth, activation]);
+}
+
+/** The same for a 3D convolution (NDHWC); null where tfjs's padding is negative (a kernel smaller than its stride). */
+function geometry3d(tf: Tf, inputShape: Shape5, filterShape: Shape5, attrs: Conv3dAttrs): Int32Array | null {
+  if (attrs.dataFormat === 'NCDHW' || !single(attrs.dilations)) return null;
+  const info = tf.backend_util.computeConv3DInfo(inputShape, filterShape, attrs.strides, 1, attrs.pad, false, 'channelsLast');
+  const { front, top, left } = info.padInfo;
+  if (front < 0 || top < 0 || left < 0) return null;
   return Int32Array.from([
     info.batchSize,
+    info.inDepth,
     info.inHeight,
     info.inWidth,
     info.inChannels,
+    info.filterDepth,
     info.filterHeight,
     info.filterWidth,
     info.outChannels,
+    info.strideDepth,
     info.strideHeight,
     info.strideWidth,
+    front,
     top,
     left,
+    info.outDepth,
     info.outHeight,
     info.outWidth,
-    activation,
+    0,
   ]);
+}
+
+/** [n, (od,) oh, ow, co] of a forward convolution from its geometry. */
+function outputShape(geometry: Int32Array, rank: number): number[] {
+  const [n, , , , , , , , co, , , , , , , od, oh, ow] = geometry;
+  return rank === 5 ? [n!, od!, oh!, ow!, co!] : [n!, oh!, ow!, co!];
 }
 
 function heap(backend: KernelBackend, info: TensorInfo): Float32Array {
@@ -93,67 +126,110 @@ function makeOutput(backend: KernelBackend, shape: number[]): TensorInfo {
   return (backend as unknown as WasmHeapBackend).makeOutput(shape, 'float32');
 }
 
+type KernelArgs = Parameters<KernelFunc>[0];
+export type NativeConvolution = 'conv2d' | 'fused2d' | 'conv3d' | 'inputGradient2d' | 'inputGradient3d' | 'filterGradient2d' | 'filterGradient3d';
+
+let addon: NativeConvAddon | null = null;
+let tfRef: Tf | null = null;
+
+/** A forward convolution on the addon, or null where it does not apply (then the caller's kernel runs). */
+function forward(tf: Tf, native: NativeConvAddon, args: KernelArgs, kind: 'conv2d' | 'fused2d' | 'conv3d'): TensorInfo | null {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  const fused = kind === 'fused2d';
+  const activation = fused ? ACTIVATIONS[(args.attrs as unknown as FusedConvAttrs).activation] : 0;
+  if (activation === undefined || preluActivationWeights != null || x!.dtype !== 'float32') return null;
+  const geometry =
+    kind === 'conv3d'
+      ? geometry3d(tf, x!.shape as Shape5, filter!.shape as Shape5, args.attrs as unknown as Conv3dAttrs)
+      : geometry2d(tf, x!.shape as Shape4, filter!.shape as Shape4, args.attrs as unknown as ConvAttrs, activation);
+  if (geometry === null) return null;
+  const backend = args.backend as KernelBackend;
+  if (fused && bias != null && bias.shape.reduce((a, b) => a * b, 1) !== geometry[8]) return null; // a broadcast the addon does not take
+  const out = makeOutput(backend, outputShape(geometry, x!.shape.length));
+  // Views after makeOutput: allocating may grow (and move) the wasm heap.
+  const biasView = fused && bias != null ? heap(backend, bias) : null;
+  native.forward(heap(backend, x!), heap(backend, filter!), biasView, heap(backend, out), geometry);
+  return out;
+}
+
+/** The input gradient (inputs dy, filter; attrs.inputShape) on the addon, or null where it does not apply. */
+function inputGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs, rank: 4 | 5): TensorInfo | null {
+  const { dy, filter } = args.inputs as Record<string, TensorInfo>;
+  const inputShape = (args.attrs as unknown as { inputShape: number[] }).inputShape;
+  const geometry =
+    rank === 5
+      ? geometry3d(tf, inputShape as Shape5, filter!.shape as Shape5, args.attrs as unknown as Conv3dAttrs)
+      : geometry2d(tf, inputShape as Shape4, filter!.shape as Shape4, args.attrs as unknown as ConvAttrs);
+  if (geometry === null) return null;
+  const backend = args.backend as KernelBackend;
+  const dx = makeOutput(backend, [...inputShape]);
+  native.backpropInput(heap(backend, dy!), heap(backend, filter!), heap(backend, dx), geometry.subarray(0, GEOMETRY_VALUES));
+  return dx;
+}
+
+/** The filter gradient (inputs x, dy; attrs.filterShape) on the addon, or null where it does not apply. */
+function filterGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs, rank: 4 | 5): TensorInfo | null {
+  const { x, dy } = args.inputs as Record<string, TensorInfo>;
+  const filterShape = (args.attrs as unknown as { filterShape: number[] }).filterShape;
+  const geometry =
+    rank === 5
+      ? geometry3d(tf, x!.shape as Shape5, filterShape as Shape5, args.attrs as unknown as Conv3dAttrs)
+      : geometry2d(tf, x!.shape as Shape4, filterShape as Shape4, args.attrs as unknown as ConvAttrs);
+  if (geometry === null) return null;
+  const backend = args.backend as KernelBackend;
+  const dw = makeOutput(backend, [...filterShape]);
+  native.backpropFilter(heap(backend, x!), heap(backend, dy!), heap(backend, dw), geometry.subarray(0, GEOMETRY_VALUES));
+  return dw;
+}
+
 /**
- * Registers the native kernels on the wasm backend (after flow's wasm kernels, which stay as the fallback for
- * what the addon does not cover: NCHW, dilation, other fused activations). Returns what was done, also kept for
+ * Runs one convolution kernel on the addon: the result, or null when the addon is not loaded or does not cover
+ * these attrs (NCHW, dilation, other fused activations, negative padding); the caller then runs its own kernel.
+ * wasm-kernels-3d.ts calls this for the 3D kernels, so they stay flow's registered kernels either way.
+ */
+export function runNativeConvolution(kind: NativeConvolution, args: KernelArgs): TensorInfo | null {
+  if (addon === null || tfRef === null) return null;
+  switch (kind) {
+    case 'conv2d':
+    case 'fused2d':
+    case 'conv3d':
+      return forward(tfRef, addon, args, kind);
+    case 'inputGradient2d':
+      return inputGradient(tfRef, addon, args, 4);
+    case 'inputGradient3d':
+      return inputGradient(tfRef, addon, args, 5);
+    case 'filterGradient2d':
+      return filterGradient(tfRef, addon, args, 4);
+    case 'filterGradient3d':
+      return filterGradient(tfRef, addon, args, 5);
+  }
+}
+
+/**
+ * Loads the addon and puts it in front of the wasm 2D convolution kernels (wasm's Conv2D and FusedConv2D, flow's
+ * XNNPACK-composed gradients), which stay as the fallback. Returns what was done, also kept for
  * `nativeConvStatus`. Idempotent.
  */
 export function registerNativeConvKernels(tf: Tf): NativeConvStatus {
   if (status !== null) return status;
-  const addon = loadAddon();
-  if (typeof addon === 'string') {
-    status = { active: false, detail: addon };
+  const loaded = loadAddon();
+  if (typeof loaded === 'string') {
+    status = { active: false, detail: loaded };
     return status;
   }
-  const replace = (kernelName: string, make: (previous: KernelFunc) => KernelFunc): void => {
+  addon = loaded;
+  tfRef = tf;
+  const inFront = (kernelName: string, kind: NativeConvolution): void => {
     const previous = tf.getKernel(kernelName, BACKEND);
-    if (previous === undefined) throw new Error(`wasm backend has no ${kernelName} kernel to replace`);
+    if (previous === undefined) throw new Error(`wasm backend has no ${kernelName} kernel to put the native one in front of`);
     tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: make(previous.kernelFunc) });
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: (args) => runNativeConvolution(kind, args) ?? previous.kernelFunc(args) });
   };
-
-  const convolve = (previous: KernelFunc, fused: boolean): KernelFunc => (args) => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
-    const attrs = args.attrs as unknown as FusedConvAttrs;
-    const activation = fused ? ACTIVATIONS[attrs.activation] : 0;
-    const geometry =
-      activation === undefined || preluActivationWeights != null || x!.dtype !== 'float32'
-        ? null
-        : geometryOf(tf, x!.shape as Shape4, filter!.shape as Shape4, attrs, activation);
-    if (geometry === null) return previous(args);
-    const backend = args.backend as KernelBackend;
-    const out = makeOutput(backend, [geometry[0]!, geometry[11]!, geometry[12]!, geometry[6]!]);
-    // Views after makeOutput: allocating may grow (and move) the wasm heap.
-    const biasView = fused && bias != null ? heap(backend, bias) : null;
-    if (biasView !== null && biasView.length !== geometry[6]) return previous(args); // a broadcast shape the addon does not take
-    addon.forward(heap(backend, x!), heap(backend, filter!), biasView, heap(backend, out), geometry);
-    return out;
-  };
-  replace('Conv2D', (previous) => convolve(previous, false));
-  replace('FusedConv2D', (previous) => convolve(previous, true));
-
-  replace('Conv2DBackpropInput', (previous) => (args) => {
-    const { dy, filter } = args.inputs as Record<string, TensorInfo>;
-    const attrs = args.attrs as unknown as ConvAttrs & { inputShape: Shape4 };
-    const geometry = geometryOf(tf, attrs.inputShape, filter!.shape as Shape4, attrs);
-    if (geometry === null) return previous(args);
-    const backend = args.backend as KernelBackend;
-    const dx = makeOutput(backend, [...attrs.inputShape]);
-    addon.backpropInput(heap(backend, dy!), heap(backend, filter!), heap(backend, dx), geometry.subarray(0, 13));
-    return dx;
-  });
-
-  replace('Conv2DBackpropFilter', (previous) => (args) => {
-    const { x, dy } = args.inputs as Record<string, TensorInfo>;
-    const attrs = args.attrs as unknown as ConvAttrs & { filterShape: Shape4 };
-    const geometry = geometryOf(tf, x!.shape as Shape4, attrs.filterShape, attrs);
-    if (geometry === null) return previous(args);
-    const backend = args.backend as KernelBackend;
-    const dw = makeOutput(backend, [...attrs.filterShape]);
-    addon.backpropFilter(heap(backend, x!), heap(backend, dy!), heap(backend, dw), geometry.subarray(0, 13));
-    return dw;
-  });
-  status = { active: true, detail: addon.blas() };
+  inFront('Conv2D', 'conv2d');
+  inFront('FusedConv2D', 'fused2d');
+  inFront('Conv2DBackpropInput', 'inputGradient2d');
+  inFront('Conv2DBackpropFilter', 'filterGradient2d');
+  status = { active: true, detail: loaded.blas() };
   return status;
 }
 

@@ -18,6 +18,7 @@
 // and took three quarters of a 3D U-Net training step (concatenate's gradient, bias gradients).
 import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { makeRunner, registerWasmGradientKernels, type WasmHeapBackend } from './wasm-kernels.js';
+import { runNativeConvolution } from './native-conv.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type Triple = [number, number, number];
@@ -541,29 +542,33 @@ export function registerWasm3dKernels(tf: Tf): void {
     {
       kernelName: 'Conv3D',
       backendName: BACKEND,
-      kernelFunc: ({ inputs, attrs, backend }) =>
-        conv3d(tf, inputs as { x: TensorInfo; filter: TensorInfo }, attrs as unknown as Conv3dAttrs, backend as KernelBackend),
+      // The native addon first (a single im2col + GEMM) where it is built and applies; else the 2D composition.
+      kernelFunc: (args) =>
+        runNativeConvolution('conv3d', args) ??
+        conv3d(tf, args.inputs as { x: TensorInfo; filter: TensorInfo }, args.attrs as unknown as Conv3dAttrs, args.backend as KernelBackend),
     },
     {
       kernelName: 'Conv3DBackpropFilterV2',
       backendName: BACKEND,
-      kernelFunc: ({ inputs, attrs, backend }) =>
+      kernelFunc: (args) =>
+        runNativeConvolution('filterGradient3d', args) ??
         conv3dBackpropFilter(
           tf,
-          inputs as { x: TensorInfo; dy: TensorInfo },
-          attrs as unknown as Conv3dAttrs & { filterShape: Shape5 },
-          backend as KernelBackend,
+          args.inputs as { x: TensorInfo; dy: TensorInfo },
+          args.attrs as unknown as Conv3dAttrs & { filterShape: Shape5 },
+          args.backend as KernelBackend,
         ),
     },
     {
       kernelName: 'Conv3DBackpropInputV2',
       backendName: BACKEND,
-      kernelFunc: ({ inputs, attrs, backend }) =>
+      kernelFunc: (args) =>
+        runNativeConvolution('inputGradient3d', args) ??
         conv3dBackpropInput(
           tf,
-          inputs as { dy: TensorInfo; filter: TensorInfo },
-          attrs as unknown as Conv3dAttrs & { inputShape: Shape5 },
-          backend as KernelBackend,
+          args.inputs as { dy: TensorInfo; filter: TensorInfo },
+          args.attrs as unknown as Conv3dAttrs & { inputShape: Shape5 },
+          args.backend as KernelBackend,
         ),
     },
     {

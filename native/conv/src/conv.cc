@@ -1,4 +1,5 @@
-// flow's native 2D convolutions for the TensorFlow.js wasm backend: im2col + OpenBLAS sgemm, NHWC, dilation 1.
+// flow's native 2D and 3D convolutions for the TensorFlow.js wasm backend: im2col + OpenBLAS sgemm, channels
+// last (NHWC / NDHWC), dilation 1.
 // The JS side (lib/tf/native-conv.ts) passes Float32Array views straight onto the wasm heap, so nothing is
 // copied in or out; the im2col scratch is native memory owned by the calling thread (each training worker
 // thread has its own). OpenBLAS runs single-threaded: flow already uses one worker thread per core.
@@ -12,13 +13,18 @@
 
 namespace {
 
-// One convolution's geometry, as flow's JS side computes it with tfjs's computeConv2DInfo.
+// One convolution's geometry (3D; a 2D convolution is the case d = kd = sd = 1, pd = 0), as flow's JS side
+// computes it with tfjs's computeConv2DInfo / computeConv3DInfo. Layout NDHWC, filter [kd, kh, kw, ci, co].
 struct Geometry {
-  int64_t n, h, w, ci, kh, kw, co, sh, sw, pt, pl, oh, ow;
-  int64_t k() const { return kh * kw * ci; }
-  int64_t rows() const { return oh * ow; }  // output positions per image
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && oh == h && ow == w; }
+  int64_t n, d, h, w, ci, kd, kh, kw, co, sd, sh, sw, pd, pt, pl, od, oh, ow;
+  int64_t k() const { return kd * kh * kw * ci; }
+  int64_t rows() const { return od * oh * ow; }  // output positions per image
+  int64_t inputSize() const { return d * h * w * ci; }  // values per input image
+  bool pointwise() const {
+    return kd == 1 && kh == 1 && kw == 1 && sd == 1 && sh == 1 && sw == 1 && pd == 0 && pt == 0 && pl == 0 && od == d && oh == h && ow == w;
+  }
 };
+constexpr size_t kGeometryValues = 18;
 
 enum Activation { kLinear = 0, kRelu = 1, kSigmoid = 2 };
 
@@ -34,23 +40,26 @@ int64_t chunkImages(const Geometry& g) {
   return images < g.n ? images : g.n;
 }
 
-// col[(i, oh, ow), (kh, kw, ci)] = x[n0 + i, oh·sh + kh − pt, ow·sw + kw − pl, ci] (0 outside the image).
-void im2col(const float* x, const Geometry& g, int64_t n0, int64_t count, float* col) {
-  const int64_t k = g.k();
+// Calls visit(row, (kz, ky, kx) block, input offset or -1 when outside) for every output position of images
+// n0 .. n0 + count and every kernel tap: the one walk that im2col and col2im share.
+template <typename Visit>
+void forEachTap(const Geometry& g, int64_t n0, int64_t count, Visit visit) {
   for (int64_t i = 0; i < count; i++) {
-    const float* image = x + (n0 + i) * g.h * g.w * g.ci;
-    for (int64_t oh = 0; oh < g.oh; oh++) {
-      for (int64_t ow = 0; ow < g.ow; ow++) {
-        float* row = col + ((i * g.oh + oh) * g.ow + ow) * k;
-        for (int64_t kh = 0; kh < g.kh; kh++) {
-          const int64_t ih = oh * g.sh + kh - g.pt;
-          for (int64_t kw = 0; kw < g.kw; kw++) {
-            const int64_t iw = ow * g.sw + kw - g.pl;
-            float* dst = row + (kh * g.kw + kw) * g.ci;
-            if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
-              std::memset(dst, 0, g.ci * sizeof(float));
-            } else {
-              std::memcpy(dst, image + (ih * g.w + iw) * g.ci, g.ci * sizeof(float));
+    const int64_t image = (n0 + i) * g.inputSize();
+    for (int64_t oz = 0; oz < g.od; oz++) {
+      for (int64_t oy = 0; oy < g.oh; oy++) {
+        for (int64_t ox = 0; ox < g.ow; ox++) {
+          const int64_t row = ((i * g.od + oz) * g.oh + oy) * g.ow + ox;
+          int64_t tap = 0;
+          for (int64_t kz = 0; kz < g.kd; kz++) {
+            const int64_t iz = oz * g.sd + kz - g.pd;
+            for (int64_t ky = 0; ky < g.kh; ky++) {
+              const int64_t iy = oy * g.sh + ky - g.pt;
+              for (int64_t kx = 0; kx < g.kw; kx++, tap++) {
+                const int64_t ix = ox * g.sw + kx - g.pl;
+                const bool inside = iz >= 0 && iz < g.d && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+                visit(row, tap, inside ? image + ((iz * g.h + iy) * g.w + ix) * g.ci : -1);
+              }
             }
           }
         }
@@ -59,28 +68,25 @@ void im2col(const float* x, const Geometry& g, int64_t n0, int64_t count, float*
   }
 }
 
-// The adjoint of im2col: dx[n0 + i, …] += col[(i, oh, ow), (kh, kw, ci)] (dx zeroed by the caller).
+// col[(i, oz, oy, ox), (kz, ky, kx, ci)] = x[n0 + i, oz·sd + kz − pd, oy·sh + ky − pt, ox·sw + kx − pl, ci] (0 outside).
+void im2col(const float* x, const Geometry& g, int64_t n0, int64_t count, float* col) {
+  const int64_t k = g.k();
+  forEachTap(g, n0, count, [&](int64_t row, int64_t tap, int64_t offset) {
+    float* dst = col + row * k + tap * g.ci;
+    if (offset < 0) std::memset(dst, 0, g.ci * sizeof(float));
+    else std::memcpy(dst, x + offset, g.ci * sizeof(float));
+  });
+}
+
+// The adjoint of im2col: dx[…] += col[…] (dx zeroed by the caller).
 void col2im(const float* col, const Geometry& g, int64_t n0, int64_t count, float* dx) {
   const int64_t k = g.k();
-  for (int64_t i = 0; i < count; i++) {
-    float* image = dx + (n0 + i) * g.h * g.w * g.ci;
-    for (int64_t oh = 0; oh < g.oh; oh++) {
-      for (int64_t ow = 0; ow < g.ow; ow++) {
-        const float* row = col + ((i * g.oh + oh) * g.ow + ow) * k;
-        for (int64_t kh = 0; kh < g.kh; kh++) {
-          const int64_t ih = oh * g.sh + kh - g.pt;
-          if (ih < 0 || ih >= g.h) continue;
-          for (int64_t kw = 0; kw < g.kw; kw++) {
-            const int64_t iw = ow * g.sw + kw - g.pl;
-            if (iw < 0 || iw >= g.w) continue;
-            const float* src = row + (kh * g.kw + kw) * g.ci;
-            float* dst = image + (ih * g.w + iw) * g.ci;
-            for (int64_t c = 0; c < g.ci; c++) dst[c] += src[c];
-          }
-        }
-      }
-    }
-  }
+  forEachTap(g, n0, count, [&](int64_t row, int64_t tap, int64_t offset) {
+    if (offset < 0) return;
+    const float* src = col + row * k + tap * g.ci;
+    float* dst = dx + offset;
+    for (int64_t c = 0; c < g.ci; c++) dst[c] += src[c];
+  });
 }
 
 void forward(const float* x, const float* w, const float* bias, int activation, float* y, const Geometry& g) {
@@ -89,7 +95,7 @@ void forward(const float* x, const float* w, const float* bias, int activation, 
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
-    const float* col = x + n0 * g.h * g.w * g.ci;
+    const float* col = x + n0 * g.inputSize();
     if (!g.pointwise()) {
       scratch.resize(m * k);
       im2col(x, g, n0, count, scratch.data());
@@ -114,14 +120,14 @@ void forward(const float* x, const float* w, const float* bias, int activation, 
 void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g) {
   const int64_t k = g.k();
   const int64_t chunk = chunkImages(g);
-  if (!g.pointwise()) std::memset(dx, 0, g.n * g.h * g.w * g.ci * sizeof(float));
+  if (!g.pointwise()) std::memset(dx, 0, g.n * g.inputSize() * sizeof(float));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
     const float* grad = dy + n0 * g.rows() * g.co;
     if (g.pointwise()) {
       // dx = dy · wᵀ directly: the column matrix is the image itself.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, dx + n0 * g.h * g.w * g.ci, k);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, dx + n0 * g.inputSize(), k);
       continue;
     }
     scratch.resize(m * k);
@@ -136,7 +142,7 @@ void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& 
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
-    const float* col = x + n0 * g.h * g.w * g.ci;
+    const float* col = x + n0 * g.inputSize();
     if (!g.pointwise()) {
       scratch.resize(m * k);
       im2col(x, g, n0, count, scratch.data());
@@ -173,19 +179,19 @@ bool readGeometry(napi_env env, napi_value value, Geometry* g, int64_t* extra) {
   size_t length = 0;
   void* raw = nullptr;
   if (napi_get_typedarray_info(env, value, &type, &length, &raw, nullptr, nullptr) != napi_ok) return false;
-  if (type != napi_int32_array || length < 13) return false;
-  const int32_t* d = static_cast<const int32_t*>(raw);
-  *g = Geometry{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12]};
-  if (extra != nullptr) *extra = length > 13 ? d[13] : 0;
-  for (int i = 0; i < 13; i++) if (d[i] < 0) return false;
-  return g->sh > 0 && g->sw > 0;
+  if (type != napi_int32_array || length < kGeometryValues) return false;
+  const int32_t* v = static_cast<const int32_t*>(raw);
+  for (size_t i = 0; i < kGeometryValues; i++) if (v[i] < 0) return false;
+  *g = Geometry{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17]};
+  if (extra != nullptr) *extra = length > kGeometryValues ? v[kGeometryValues] : 0;
+  return g->sd > 0 && g->sh > 0 && g->sw > 0;
 }
 
-size_t xCount(const Geometry& g) { return g.n * g.h * g.w * g.ci; }
-size_t yCount(const Geometry& g) { return g.n * g.oh * g.ow * g.co; }
-size_t wCount(const Geometry& g) { return g.kh * g.kw * g.ci * g.co; }
+size_t xCount(const Geometry& g) { return g.n * g.inputSize(); }
+size_t yCount(const Geometry& g) { return g.n * g.rows() * g.co; }
+size_t wCount(const Geometry& g) { return g.kd * g.kh * g.kw * g.ci * g.co; }
 
-// forward(x, w, bias | null, y, geometry[13 + activation])
+// forward(x, w, bias | null, y, geometry[18 + activation])
 napi_value Forward(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value args[5];
@@ -193,7 +199,7 @@ napi_value Forward(napi_env env, napi_callback_info info) {
   if (argc != 5) return fail(env, "forward(x, w, bias, y, geometry) takes 5 arguments");
   Geometry g;
   int64_t activation = 0;
-  if (!readGeometry(env, args[4], &g, &activation)) return fail(env, "forward: geometry must be an Int32Array of 14 non-negative values");
+  if (!readGeometry(env, args[4], &g, &activation)) return fail(env, "forward: geometry must be an Int32Array of 19 non-negative values");
   float *x, *w, *y, *bias = nullptr;
   size_t nx, nw, ny, nb = 0;
   napi_valuetype biasType;
@@ -215,7 +221,7 @@ napi_value BackpropInput(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
   if (argc != 4) return fail(env, "backpropInput(dy, w, dx, geometry) takes 4 arguments");
   Geometry g;
-  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropInput: geometry must be an Int32Array of 13 non-negative values");
+  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropInput: geometry must be an Int32Array of 18 non-negative values");
   float *dy, *w, *dx;
   size_t ndy, nw, ndx;
   if (!floatArray(env, args[0], &dy, &ndy) || !floatArray(env, args[1], &w, &nw) || !floatArray(env, args[2], &dx, &ndx)) {
@@ -233,7 +239,7 @@ napi_value BackpropFilter(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
   if (argc != 4) return fail(env, "backpropFilter(x, dy, dw, geometry) takes 4 arguments");
   Geometry g;
-  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropFilter: geometry must be an Int32Array of 13 non-negative values");
+  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropFilter: geometry must be an Int32Array of 18 non-negative values");
   float *x, *dy, *dw;
   size_t nx, ndy, ndw;
   if (!floatArray(env, args[0], &x, &nx) || !floatArray(env, args[1], &dy, &ndy) || !floatArray(env, args[2], &dw, &ndw)) {
