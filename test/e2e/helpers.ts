@@ -11,6 +11,7 @@ import { makeTempDir, repoRoot } from '../helpers/paths.js';
 export const pipelinesDir = path.join(repoRoot, 'pipelines');
 export const carvanaPipeline = path.join(pipelinesDir, 'carvana.yaml');
 export const bratsPipeline = path.join(pipelinesDir, 'brats.yaml');
+export const brats3dPipeline = path.join(pipelinesDir, 'brats-3d.yaml');
 
 /** Overrides that keep a whole-pipeline test run to seconds: tiny images, a tiny U-Net, two epochs. */
 export const SMALL_TRAINING = ['train.epochs=2', 'train.input_size=[32,32]', 'train.filters=4'];

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  brats3dPipeline,
   bratsPipeline,
   carvanaPipeline,
   flow,
@@ -104,6 +105,31 @@ test('brats.yaml: twelve steps to done on the sample with WT/TC/ET Dice and HD95
 
   const second = await runAndCheck(home, bratsPipeline, 'brats', [...SMALL_TRAINING, 'train.lr=0.002']);
   assertLrChangeReuse(second.state, second.stderr, '0.001', '0.002');
+});
+
+test('brats-3d.yaml: a 3D U-Net on 3D patches through the twelve steps; predictions are whole volumes stitched from tiles', async () => {
+  const home = makeFlowHome();
+  const { runDir } = await runAndCheck(home, brats3dPipeline, 'brats-3d', ['train.epochs=2', 'train.input_size=[16,16,16]', 'train.filters=2', 'train.depth=2']);
+  const kinds = kindsInConfig(runDir);
+  for (const kind of ['brats.ingest', 'preprocess.brats', 'model.build', 'train', 'predict', 'evaluate']) assert.ok(kinds.includes(kind), `no ${kind} stage`);
+  const transform = readJsonFile<{ mode: string; patch: number[] }>(path.join(runDir, 'stages', 'preprocess', 'transform'));
+  assert.equal(transform.mode, 'patches3d');
+  assert.deepEqual(transform.patch, [16, 16, 16]);
+  const modelJson = readJsonFile<{ modelTopology: { config: { layers: { class_name: string }[] } } }>(path.join(runDir, 'stages', 'export', 'model', 'model.json'));
+  const layerKinds = modelJson.modelTopology.config.layers.map((layer) => layer.class_name);
+  assert.ok(layerKinds.includes('Conv3D') && layerKinds.includes('Conv3DTranspose'), layerKinds.join(', '));
+  const metrics = readJsonFile<Record<string, unknown>>(path.join(runDir, 'metrics.json'));
+  for (const region of ['WT', 'TC', 'ET']) assert.equal(typeof metrics[`${region}_dice`], 'number', `${region}_dice`);
+  const pairs = readJsonFile<{ format: string; cases: { id: string; prediction: string; label: string | null }[] }>(path.join(runDir, 'stages', 'predict', 'predictions', 'pairs.json'));
+  assert.equal(pairs.format, 'nifti');
+  assert.ok(pairs.cases.length >= 1);
+  // A prediction has the label volume's dimensions (the header's dim[1..3] at bytes 42..47 of the NIfTI-1 header).
+  const { gunzipSync } = await import('node:zlib');
+  const dims = (file: string): number[] => {
+    const header = gunzipSync(fs.readFileSync(path.join(runDir, 'stages', 'predict', 'predictions', file)));
+    return [header.readInt16LE(42), header.readInt16LE(44), header.readInt16LE(46)];
+  };
+  for (const c of pairs.cases) assert.deepEqual(dims(c.prediction), dims(c.label!), c.id);
 });
 
 test('Ctrl+C during training: exit 130, state interrupted; flow resume finishes from the checkpoint', async () => {
