@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import stage, { type PreprocessBratsParams } from '../../stages/preprocess-brats/index.js';
-import { ingestBrats, DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex } from '../../stages/brats-ingest/ingest.js';
+import type { BratsIndex } from '../../stages/brats-ingest/ingest.js';
 import { readTensorDataset, readTensorSpec } from '../../lib/tensors/dataset.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import type { Feature } from '../../lib/tfrecord/example.js';
@@ -23,14 +23,13 @@ import {
   tileStarts,
   type BrainBox,
 } from '../../lib/preprocess/brats.js';
-import { makeTempDir, samplesDir } from '../helpers/paths.js';
+import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
-import { writeBratsRecords } from './records.js';
+import { sampleRecords } from './records.js';
 import type { JsonObject } from '../../engine/stage.js';
 
 type Triple = [number, number, number];
 
-const root = path.join(samplesDir, 'brats');
 // Every labelled sample patient (boxes 22..44 deep, 50..62 high, 46..56 wide; _0004_1 is the shallow one)
 // and one Validation patient without seg.
 const UNLABELLED = 'BraTS19_SYN_0101_1';
@@ -43,10 +42,7 @@ const params = (over: Partial<PreprocessBratsParams> = {}): PreprocessBratsParam
 });
 
 before(async () => {
-  const result = await ingestBrats(root, { strict: true, label_map: DEFAULT_LABEL_MAP, modalities: DEFAULT_MODALITIES });
-  index = { ...result!.index, samples: result!.index.samples.filter((s) => s.label !== null || s.id === UNLABELLED) };
-  recordsDir = path.join(makeTempDir(), 'records');
-  await writeBratsRecords(index, recordsDir);
+  ({ index, recordsDir } = await sampleRecords((s) => s.label !== null || s.id === UNLABELLED));
 });
 
 async function runPreprocess(p: PreprocessBratsParams) {

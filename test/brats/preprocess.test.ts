@@ -3,19 +3,18 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import stage, { type PreprocessBratsParams } from '../../stages/preprocess-brats/index.js';
-import { ingestBrats, DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex } from '../../stages/brats-ingest/ingest.js';
+import type { BratsIndex } from '../../stages/brats-ingest/ingest.js';
 import { loadTensorDataset, readTensorDataset, readTensorSpec } from '../../lib/tensors/dataset.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { getString } from '../../lib/tfrecord/example.js';
 import { readNifti } from '../../lib/nifti/read.js';
 import { bratsAdapter } from '../../lib/datasets/brats.js';
 import { resizeBilinear, resizeNearest, zscoreBrain, brainBoundingBox, type BratsVolume } from '../../lib/preprocess/brats.js';
-import { makeTempDir, samplesDir } from '../helpers/paths.js';
+import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
-import { writeBratsRecords } from './records.js';
+import { sampleRecords } from './records.js';
 import type { JsonObject } from '../../engine/stage.js';
 
-const root = path.join(samplesDir, 'brats');
 const chosen = ['BraTS19_SYN_0001_1', 'BraTS19_SYN_0004_1', 'BraTS19_SYN_0005_1', 'BraTS19_SYN_0006_1', 'BraTS19_SYN_0101_1'];
 let recordsDir = '';
 let index: BratsIndex;
@@ -26,10 +25,7 @@ const params = (over: Partial<PreprocessBratsParams> = {}): PreprocessBratsParam
 });
 
 before(async () => {
-  const result = await ingestBrats(root, { strict: true, label_map: DEFAULT_LABEL_MAP, modalities: DEFAULT_MODALITIES });
-  index = { ...result!.index, samples: result!.index.samples.filter((s) => chosen.includes(s.id)) };
-  recordsDir = path.join(makeTempDir(), 'records');
-  await writeBratsRecords(index, recordsDir);
+  ({ index, recordsDir } = await sampleRecords((s) => chosen.includes(s.id)));
 });
 
 async function runPreprocess(p: PreprocessBratsParams) {

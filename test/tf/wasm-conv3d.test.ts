@@ -9,6 +9,7 @@ import type { Scalar, Tensor, Tensor5D, Variable } from '@tensorflow/tfjs-core';
 import { initBackend, getTf, getLayers } from '../../lib/tf/backend.js';
 import { registerWasm3dKernels, restoreWasmOwn3dKernels, usesFlowWasm3dKernels } from '../../lib/tf/wasm-kernels-3d.js';
 import { Rng } from '../../lib/rng.js';
+import { relativeError } from '../helpers/tensors.js';
 
 type Tf = ReturnType<typeof getTf>;
 type Backend = 'wasm' | 'cpu';
@@ -33,17 +34,6 @@ function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Largest element difference relative to the largest reference magnitude. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 /** Forward output and the gradients of Σ y² (a non-uniform upstream gradient) w.r.t. both inputs. */
 async function outputAndGrads(tf: Tf, f: (a: Tensor, b: Tensor) => Tensor, a: Tensor, b: Tensor): Promise<Float32Array[]> {

@@ -11,6 +11,7 @@ import { initBackend, getTf } from '../../lib/tf/backend.js';
 import { nativeConvStatus } from '../../lib/tf/native-conv.js';
 import { buildUNet } from '../../lib/tf/unet.js';
 import { Rng } from '../../lib/rng.js';
+import { relativeError } from '../helpers/tensors.js';
 
 type Tf = ReturnType<typeof getTf>;
 type Backend = 'wasm' | 'cpu';
@@ -22,17 +23,6 @@ function randomValues(count: number, seed: number): Float32Array {
   return values;
 }
 
-/** Largest element difference relative to the largest reference magnitude. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  assert.equal(actual.length, expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / Math.max(scale, 1e-12);
-}
 
 interface ConvCase {
   x: [number, number, number, number];

@@ -214,44 +214,41 @@ napi_value Forward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// backpropInput(dy, w, dx, geometry)
-napi_value BackpropInput(napi_env env, napi_callback_info info) {
+// The two gradients share a signature: (a, b, out, geometry) with a/b/out lengths given by the geometry.
+using Counter = size_t (*)(const Geometry&);
+using Gradient = void (*)(const float*, const float*, float*, const Geometry&);
+
+napi_value RunGradient(napi_env env, napi_callback_info info, const char* name, Counter counts[3], Gradient gradient) {
   size_t argc = 4;
   napi_value args[4];
   napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 4) return fail(env, "backpropInput(dy, w, dx, geometry) takes 4 arguments");
+  const std::string what(name);
+  if (argc != 4) return fail(env, (what + " takes 4 arguments: two inputs, the output and the geometry").c_str());
   Geometry g;
-  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropInput: geometry must be an Int32Array of 18 non-negative values");
-  float *dy, *w, *dx;
-  size_t ndy, nw, ndx;
-  if (!floatArray(env, args[0], &dy, &ndy) || !floatArray(env, args[1], &w, &nw) || !floatArray(env, args[2], &dx, &ndx)) {
-    return fail(env, "backpropInput: dy, w and dx must be Float32Arrays");
+  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, (what + ": geometry must be an Int32Array of 18 non-negative values").c_str());
+  float* arrays[3];
+  for (int i = 0; i < 3; i++) {
+    size_t length = 0;
+    if (!floatArray(env, args[i], &arrays[i], &length)) return fail(env, (what + ": the first three arguments must be Float32Arrays").c_str());
+    if (length != counts[i](g)) return fail(env, (what + ": array lengths do not match the geometry").c_str());
   }
-  if (ndy != yCount(g) || nw != wCount(g) || ndx != xCount(g)) return fail(env, "backpropInput: array lengths do not match the geometry");
-  backpropInput(dy, w, dx, g);
+  gradient(arrays[0], arrays[1], arrays[2], g);
   return nullptr;
 }
 
-// backpropFilter(x, dy, dw, geometry)
+// backpropInput(dy, w, dx, geometry)
+napi_value BackpropInput(napi_env env, napi_callback_info info) {
+  Counter counts[3] = {yCount, wCount, xCount};
+  return RunGradient(env, info, "backpropInput", counts, backpropInput);
+}
+
+// backpropFilter(x, dy, dw, geometry); an empty batch gives a zero gradient.
 napi_value BackpropFilter(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
-  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
-  if (argc != 4) return fail(env, "backpropFilter(x, dy, dw, geometry) takes 4 arguments");
-  Geometry g;
-  if (!readGeometry(env, args[3], &g, nullptr)) return fail(env, "backpropFilter: geometry must be an Int32Array of 18 non-negative values");
-  float *x, *dy, *dw;
-  size_t nx, ndy, ndw;
-  if (!floatArray(env, args[0], &x, &nx) || !floatArray(env, args[1], &dy, &ndy) || !floatArray(env, args[2], &dw, &ndw)) {
-    return fail(env, "backpropFilter: x, dy and dw must be Float32Arrays");
-  }
-  if (nx != xCount(g) || ndy != yCount(g) || ndw != wCount(g)) return fail(env, "backpropFilter: array lengths do not match the geometry");
-  if (g.n == 0) {
-    std::memset(dw, 0, ndw * sizeof(float));
-    return nullptr;
-  }
-  backpropFilter(x, dy, dw, g);
-  return nullptr;
+  Counter counts[3] = {xCount, yCount, wCount};
+  return RunGradient(env, info, "backpropFilter", counts, [](const float* x, const float* dy, float* dw, const Geometry& g) {
+    if (g.n == 0) std::memset(dw, 0, wCount(g) * sizeof(float));
+    else backpropFilter(x, dy, dw, g);
+  });
 }
 
 // blas() → "OpenBLAS <config> (core <name>)" for env.json.
