@@ -14,11 +14,11 @@ import YAML from 'yaml';
 import { initBackend, type BackendName } from '../lib/tf/backend.js';
 import { buildUNet } from '../lib/tf/unet.js';
 import { loadModelFromDir, saveModelToDir } from '../lib/tf/model-io.js';
-import { LocalGradientEngine, itemSizes, trainableVariables, type BatchGeometry, type GradientEngine } from '../lib/train/gradients.js';
+import { LocalGradientEngine, trainableVariables, type BatchGeometry, type GradientEngine } from '../lib/train/gradients.js';
 import { DataParallelEngine, resolveWorkers } from '../lib/train/parallel.js';
 import { TrainOptimizer } from '../lib/train/optimizers.js';
 import { DiceAccumulator } from '../lib/train/losses.js';
-import { epochOrder, evaluateDataset, type TrainData } from '../lib/train/loop.js';
+import { epochOrder, evaluateDataset, gatherBatch, type TrainData } from '../lib/train/loop.js';
 import type { LossName, OptimizerName } from '../lib/train/hparams.js';
 import { augmentBatch, validateAugmentConfig, type AugmentConfig } from '../lib/preprocess/augment.js';
 import { Rng } from '../lib/rng.js';
@@ -141,17 +141,6 @@ export function syntheticData(count: number, size: number, seed: number): TrainD
 }
 
 /** One batch of `data` in the order of `indices`, copied out (what the train loop hands to augmentation). */
-export function gatherBatch(data: TrainData, indices: readonly number[], shape: readonly number[]): { x: Float32Array; y: Uint8Array; count: number } {
-  const { xSize, ySize } = itemSizes(shape);
-  const x = new Float32Array(indices.length * xSize);
-  const y = new Uint8Array(indices.length * ySize);
-  indices.forEach((index, i) => {
-    x.set(data.x.subarray(index * xSize, (index + 1) * xSize), i * xSize);
-    y.set(data.y.subarray(index * ySize, (index + 1) * ySize), i * ySize);
-  });
-  return { x, y, count: indices.length };
-}
-
 /**
  * The train loop's input pipeline over `data`: each epoch a seeded shuffle (epochOrder), then per step the
  * batch's items gathered and augmented in place with `settings.augment` (augmentBatch), as trainLoop does.

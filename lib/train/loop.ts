@@ -142,14 +142,16 @@ export function epochOrder(seed: number, epoch: number, count: number): number[]
   return new Rng(seedFromString(`data-order/${epoch}`, seed)).shuffle(order);
 }
 
-function gather(data: TrainData, indices: readonly number[], xSize: number, ySize: number): { x: Float32Array; y: Uint8Array } {
+/** The items `indices` of a sample-major dataset, copied into one batch (the train loop's input pipeline). */
+export function gatherBatch(data: TrainData, indices: readonly number[], shape: readonly number[]): { x: Float32Array; y: Uint8Array; count: number } {
+  const { xSize, ySize } = itemSizes(shape);
   const x = new Float32Array(indices.length * xSize);
   const y = new Uint8Array(indices.length * ySize);
   indices.forEach((index, i) => {
     x.set(data.x.subarray(index * xSize, (index + 1) * xSize), i * xSize);
     y.set(data.y.subarray(index * ySize, (index + 1) * ySize), i * ySize);
   });
-  return { x, y };
+  return { x, y, count: indices.length };
 }
 
 function hparamsKey(h: Hparams): string {
@@ -197,7 +199,6 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
   const { model, train, val, shape, classes, hparams, print } = options;
   checkLossFitsClasses(hparams.loss, classes);
   const sessionStart = performance.now();
-  const { xSize, ySize } = itemSizes(shape);
   if (train.count === 0) throw new Error('the training set is empty: nothing to train on');
   const geometry: BatchGeometry = { shape, classes, loss: hparams.loss };
   const batchSize = hparams.batch_size;
@@ -318,7 +319,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         const stepStart = performance.now();
         const lr = schedule.lrAt(state.epoch, state.stepInEpoch);
         const indices = state.order.slice(state.stepInEpoch * batchSize, (state.stepInEpoch + 1) * batchSize);
-        const batch = gather(train, indices, xSize, ySize);
+        const batch = gatherBatch(train, indices, shape);
         options.augment?.(batch.x, batch.y, indices.length, shape, hparams.augment, augmentRng);
         state.counters.inputSeconds = (state.counters.inputSeconds ?? 0) + (performance.now() - stepStart) / 1000;
         const result = await engine.compute(batch.x, batch.y, indices.length);

@@ -24,15 +24,13 @@ import {
 import type { WorkerEval, WorkerInit, WorkerReply, WorkerStep } from './parallel-worker.js';
 
 /**
- * `auto` is 1 for now: on the shared 2-core test machine bench/train-parallel.ts did not show 2 workers
- * reliably faster (1.65x once at 128 px, 0.58-0.91x in other runs under heavy load from other processes).
- * Rerun the bench on an idle machine; if 2 wins there, return 2 here for single-threaded backends
- * (wasm in Node, cpu). An explicit 1 or 2 is always respected.
+ * The worker count `auto` means: 2 (capped by the cores) for the single-threaded backends (wasm in Node, cpu),
+ * 1 for the native TensorFlow backends, which thread by themselves. An explicit 1 or 2 is always respected.
  */
 export function resolveWorkers(preference: 'auto' | 1 | 2, backend: BackendName): number {
   if (preference !== 'auto') return preference;
-  // wasm and cpu compute on one thread in Node; a second thread with its own backend trained the Carvana U-Net
-  // 1.6-1.75x faster on 2 idle cores (bench/train-parallel.ts). Native TensorFlow backends thread by themselves.
+  // A second thread with its own wasm backend trained the Carvana U-Net 1.5-1.9x faster on 2 idle cores
+  // (bench/train-speed.ts, bench/train-parallel.ts).
   if (backend !== 'wasm' && backend !== 'cpu') return 1;
   return Math.min(2, os.availableParallelism());
 }
