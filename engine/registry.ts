@@ -59,6 +59,12 @@ export function loadCatalog(flowRoot: string, extraRegistries: string[] = (proce
   return catalog;
 }
 
+/**
+ * `// flow:digest-also <path>` in a source file: a file (relative to the project root) whose content shapes what
+ * that module does without being imported, e.g. native code it loads with require(). It joins the digest.
+ */
+const DIGEST_ALSO_RE = /^\s*\/\/\s*flow:digest-also\s+(\S+)\s*$/gm;
+
 const IMPORT_RE = /(?:^|[;\s])(?:import|export)\s+(type\s+)?(?:[\w*{}\s,$]+\s+from\s+)?['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm;
 
 function packageName(spec: string): string {
@@ -75,7 +81,8 @@ function resolveSource(fromFile: string, spec: string): string | undefined {
 /**
  * Code digest of a stage: its source and every project module it imports transitively (relative imports in
  * the sources; type-only imports and engine/stage.ts do not count: they do not change what runs), plus
- * `name@version` of every npm package those files import. Returns the digest and the per-file digests.
+ * `name@version` of every npm package those files import, plus the files they name in `flow:digest-also`
+ * comments. Returns the digest and the per-file digests.
  */
 export async function computeCodeDigest(entrySource: string, projectRoot: string): Promise<{ codeDigest: string; codeFiles: Record<string, string> }> {
   const contractFile = path.join(projectRoot, 'engine', 'stage.ts');
@@ -89,6 +96,11 @@ export async function computeCodeDigest(entrySource: string, projectRoot: string
     seen.add(file);
     codeFiles[path.relative(projectRoot, file).split(path.sep).join('/')] = await hashFileContent(file);
     const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(DIGEST_ALSO_RE)) {
+      const extra = path.resolve(projectRoot, m[1]!);
+      if (!fs.existsSync(extra)) throw new Error(`${file}: flow:digest-also names ${m[1]}, which does not exist`);
+      codeFiles[path.relative(projectRoot, extra).split(path.sep).join('/')] = await hashFileContent(extra);
+    }
     for (const m of text.matchAll(IMPORT_RE)) {
       const typeOnly = m[1] !== undefined;
       const spec = m[2] ?? m[3];

@@ -5,6 +5,9 @@
 // AVX2/AVX-512 GEMM does several times the work per second on the same core. The addon reads and writes the
 // wasm heap in place through Float32Array views, so nothing is copied. Without the addon (no C++ toolchain or
 // no libopenblas-dev when `npm ci` ran) flow keeps the wasm kernels; FLOW_NATIVE_CONV=0 turns it off.
+// The addon's source and build settings are part of every stage digest that reaches this module:
+// flow:digest-also native/conv/src/conv.cc
+// flow:digest-also native/conv/binding.gyp
 import { createRequire } from 'node:module';
 import type { KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmHeapBackend } from './wasm-kernels.js';

@@ -189,3 +189,20 @@ test('equivalent YAML spellings of params give one key', async () => {
     { numRuns: 60 },
   );
 });
+
+test('code digests follow imports and `flow:digest-also` files: a change in either changes the digest', async () => {
+  const { computeCodeDigest } = await import('../../engine/registry.js');
+  const root = makeTempDir();
+  fs.mkdirSync(path.join(root, 'stages'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'native'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'stages', 'helper.ts'), '// flow:digest-also native/kernel.cc\nexport const x = 1;\n');
+  fs.writeFileSync(path.join(root, 'stages', 'entry.ts'), "import { x } from './helper.js';\nexport default x;\n");
+  fs.writeFileSync(path.join(root, 'native', 'kernel.cc'), 'int f() { return 1; }\n');
+  const first = await computeCodeDigest(path.join(root, 'stages', 'entry.ts'), root);
+  assert.deepEqual(Object.keys(first.codeFiles), ['native/kernel.cc', 'stages/entry.ts', 'stages/helper.ts']);
+  fs.writeFileSync(path.join(root, 'native', 'kernel.cc'), 'int f() { return 2; }\n');
+  const second = await computeCodeDigest(path.join(root, 'stages', 'entry.ts'), root);
+  assert.notEqual(second.codeDigest, first.codeDigest);
+  fs.writeFileSync(path.join(root, 'stages', 'helper.ts'), '// flow:digest-also native/missing.cc\nexport const x = 1;\n');
+  await assert.rejects(computeCodeDigest(path.join(root, 'stages', 'entry.ts'), root), /flow:digest-also names native\/missing\.cc, which does not exist/);
+});
