@@ -207,6 +207,18 @@ export async function* readTensorDataset(dir: string): AsyncGenerator<TensorSamp
   if (count !== spec.count) throw new Error(`${dir}: ${count} records in the shards but spec.json says ${spec.count}; re-run the stage that wrote it`);
 }
 
+/** A sample's y as class indices 0..255 (uint8 as stored, or checked when stored wider). */
+export function classIndices(dir: string, sample: TensorSample): Uint8Array | TensorArray {
+  if (sample.y instanceof Uint8Array) return sample.y;
+  for (let j = 0; j < sample.y.length; j++) {
+    const v = sample.y[j]!;
+    if (!Number.isInteger(v) || v < 0 || v > 255) {
+      throw new Error(`${dir}: sample '${sample.id}': y value ${v} at ${j} is not a class index 0..255`);
+    }
+  }
+  return sample.y;
+}
+
 /**
  * Loads a whole tensor dataset: x as float32 and y as uint8, sample-major
  * (`x.length === count * elementCount(spec.x.shape)`).
@@ -224,15 +236,7 @@ export async function loadTensorDataset(
   for await (const sample of readTensorDataset(dir)) {
     const i = ids.length;
     x.set(sample.x, i * xSize);
-    if (!(sample.y instanceof Uint8Array)) {
-      for (let j = 0; j < sample.y.length; j++) {
-        const v = sample.y[j]!;
-        if (!Number.isInteger(v) || v < 0 || v > 255) {
-          throw new Error(`${dir}: sample '${sample.id}': y value ${v} at ${j} is not a class index 0..255`);
-        }
-      }
-    }
-    y.set(sample.y, i * ySize);
+    y.set(classIndices(dir, sample), i * ySize);
     ids.push(sample.id);
     info.push(sample.info);
   }

@@ -35,13 +35,9 @@ import {
   type GradientEngine,
 } from './gradients.js';
 import type { ProgressReporter } from './progress.js';
+import { inMemoryValidation, type TrainData, type ValidationSource } from './validation.js';
 
-/** A dataset held in memory, sample-major (as lib/tensors/dataset.ts loads it). */
-export interface TrainData {
-  x: Float32Array;
-  y: Uint8Array;
-  count: number;
-}
+export type { TrainData } from './validation.js';
 
 export type AugmentFn = (
   x: Float32Array,
@@ -59,7 +55,8 @@ export type MetricsLine =
 export interface TrainOptions {
   model: LayersModel;
   train: TrainData;
-  val: TrainData;
+  /** Validation items: arrays in memory, or a source that streams them (the train stage's). */
+  val: TrainData | ValidationSource;
   /** One input item: [H, W, C] (2D) or [D, H, W, C] (3D). */
   shape: number[];
   classes: number;
@@ -159,35 +156,43 @@ function hparamsKey(h: Hparams): string {
   return JSON.stringify([h.batch_size, h.epochs, h.optimizer, h.lr, h.momentum, h.weight_decay, h.schedule, h.loss, h.augment, h.seed]);
 }
 
+/** Batches handed to the engine at once: enough for every worker thread, few enough to bound memory. */
+const EVAL_WINDOW = 4;
+
 /**
  * Validation loss and hard Dice over a dataset in batches of `batchSize` (inference mode). The engine may spread
  * whole batches over its threads; each batch is computed and summed in order exactly as on one thread.
  */
 export async function evaluateDataset(
   engine: GradientEngine,
-  data: TrainData,
+  data: TrainData | ValidationSource,
   geometry: BatchGeometry,
   batchSize: number,
 ): Promise<{ loss: number; dice: DiceAccumulator }> {
-  const { xSize, ySize } = itemSizes(geometry.shape);
-  const batches: EvalBatch[] = [];
-  for (let start = 0; start < data.count; start += batchSize) {
-    const count = Math.min(batchSize, data.count - start);
-    batches.push({
-      x: data.x.subarray(start * xSize, (start + count) * xSize),
-      y: data.y.subarray(start * ySize, (start + count) * ySize),
-      count,
-    });
-  }
-  const results = await engine.evaluate(batches);
+  const source = 'batches' in data ? data : inMemoryValidation(data, geometry.shape);
   const dice = new DiceAccumulator(geometry.classes);
   let lossSum = 0;
-  results.forEach((result, i) => {
-    const batch = batches[i]!;
-    lossSum += result.loss * batch.count;
-    dice.add(result.probabilities, batch.y, batch.count);
-  });
-  return { loss: data.count > 0 ? lossSum / data.count : NaN, dice };
+  let items = 0;
+  const evaluateWindow = async (window: EvalBatch[]): Promise<void> => {
+    const results = await engine.evaluate(window);
+    results.forEach((result, i) => {
+      const batch = window[i]!;
+      lossSum += result.loss * batch.count;
+      dice.add(result.probabilities, batch.y, batch.count);
+      items += batch.count;
+    });
+  };
+  let window: EvalBatch[] = [];
+  for await (const batch of source.batches(batchSize)) {
+    window.push(batch);
+    if (window.length === EVAL_WINDOW) {
+      await evaluateWindow(window);
+      window = [];
+    }
+  }
+  if (window.length > 0) await evaluateWindow(window);
+  if (items !== source.count) throw new Error(`validation produced ${items} items, expected ${source.count}`);
+  return { loss: items > 0 ? lossSum / items : NaN, dice };
 }
 
 function isBetter(value: number, best: number | null, mode: 'min' | 'max', minDelta = 0): boolean {

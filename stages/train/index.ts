@@ -6,7 +6,8 @@ import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
-import { loadTensorDataset, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { loadTensorDataset, readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { streamedValidation } from '../../lib/train/validation.js';
 import { augmentBatch, validateAugmentConfig } from '../../lib/preprocess/augment.js';
 import { readHparams } from '../../lib/train/hparams.js';
 import { checkLossFitsClasses } from '../../lib/train/losses.js';
@@ -44,7 +45,10 @@ export default defineStage<TrainParams>({
     const hparams = readHparams(ctx.inputs.hparams!);
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
-    const [train, val] = await Promise.all([loadTensorDataset(ctx.inputs.train!), loadTensorDataset(ctx.inputs.val!)]);
+    // Training needs random access (a shuffle per epoch), so it is loaded whole; validation is read in order, so
+    // it streams from disk each epoch and never has to fit in memory.
+    const [train, valSpec] = await Promise.all([loadTensorDataset(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
+    const val = await streamedValidation(ctx.inputs.val!);
     const trainDir = ctx.inputs.train!;
     const spec = train.spec;
     // Items are 2D [H, W, C] with labels [H, W, 1], or 3D patches [D, H, W, C] with labels [D, H, W, 1].
@@ -53,9 +57,9 @@ export default defineStage<TrainParams>({
     if ((rank !== 3 && rank !== 4) || !labelsFit) {
       throw new Error(`${path.join(trainDir, 'spec.json')}: train expects x [H, W, C] with y [H, W, 1], or x [D, H, W, C] with y [D, H, W, 1]; found ${describeShape(spec)}`);
     }
-    if (describeShape(val.spec) !== describeShape(spec) && val.spec.count > 0) {
+    if (describeShape(valSpec) !== describeShape(spec) && valSpec.count > 0) {
       throw new Error(
-        `${path.join(ctx.inputs.val!, 'spec.json')}: validation set has ${describeShape(val.spec)} but the training set has ${describeShape(spec)}`,
+        `${path.join(ctx.inputs.val!, 'spec.json')}: validation set has ${describeShape(valSpec)} but the training set has ${describeShape(spec)}`,
       );
     }
     const shape = [...spec.x.shape];
@@ -80,7 +84,7 @@ export default defineStage<TrainParams>({
     const workers = resolveWorkers(hparams.workers, backend.name);
     ctx.recordEnv({ ...backendFacts(backend), trainWorkers: workers });
     ctx.print(
-      `${train.spec.count} training / ${val.spec.count} validation samples [${shape}], classes ${spec.classes}; ` +
+      `${train.spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
         `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
     const geometry = { shape, classes: spec.classes, loss: hparams.loss };
@@ -90,7 +94,7 @@ export default defineStage<TrainParams>({
       result = await trainLoop({
         model,
         train: { x: train.x, y: train.y, count: train.spec.count },
-        val: { x: val.x, y: val.y, count: val.spec.count },
+        val,
         shape,
         classes: spec.classes,
         hparams,
