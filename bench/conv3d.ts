@@ -10,8 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
-import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
-import { initBackend, getTf, getLayers } from '../lib/tf/backend.js';
+import { initBackend, getTf } from '../lib/tf/backend.js';
+import { buildUNet } from '../lib/tf/unet.js';
 import { registerWasm3dKernels, restoreWasmOwn3dKernels, usesFlowWasm3dKernels } from '../lib/tf/wasm-kernels-3d.js';
 import { Rng } from '../lib/rng.js';
 import { isMainModule, machineLine, printTables, quickFromArgv, type BenchOptions, type BenchTable } from './table.js';
@@ -40,44 +40,14 @@ interface Measurement {
   peakRssMiB: number;
 }
 
-function buildUNet3d(): LayersModel {
-  const tfl = getLayers();
-  let seed = 1;
-  const init = () => tfl.initializers.heNormal({ seed: seed++ });
-  const conv = (x: SymbolicTensor, filters: number): SymbolicTensor => {
-    let y = x;
-    for (let i = 0; i < 2; i++) {
-      y = tfl.layers.conv3d({ filters, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(y) as SymbolicTensor;
-    }
-    return y;
-  };
-  const input = tfl.input({ shape: [PATCH, PATCH, PATCH, CHANNELS] });
-  const skips: SymbolicTensor[] = [];
-  let x = input;
-  for (let level = 0; level < DEPTH; level++) {
-    x = conv(x, FILTERS * 2 ** level);
-    skips.push(x);
-    x = tfl.layers.maxPooling3d({ poolSize: 2, strides: 2, padding: 'same' }).apply(x) as SymbolicTensor;
-  }
-  x = conv(x, FILTERS * 2 ** DEPTH);
-  for (let level = DEPTH - 1; level >= 0; level--) {
-    const filters = FILTERS * 2 ** level;
-    const up = tfl.layers
-      .conv3dTranspose({ filters, kernelSize: 2, strides: 2, padding: 'same', kernelInitializer: init() })
-      .apply(x) as SymbolicTensor;
-    x = conv(tfl.layers.concatenate().apply([skips[level]!, up]) as SymbolicTensor, filters);
-  }
-  const output = tfl.layers.conv3d({ filters: CLASSES, kernelSize: 1, activation: 'softmax', kernelInitializer: init() }).apply(x) as SymbolicTensor;
-  return tfl.model({ inputs: input, outputs: output });
-}
-
 async function measure(kernels: Kernels, trainSteps: number, forwardRuns: number): Promise<Measurement> {
   await initBackend(kernels === 'cpu' ? 'cpu' : 'wasm');
   const tf = getTf();
   if (kernels === 'flow') registerWasm3dKernels(tf);
   if (kernels === 'wasm-own') restoreWasmOwn3dKernels(tf);
   if (kernels !== 'cpu' && usesFlowWasm3dKernels(tf) !== (kernels === 'flow')) throw new Error(`wrong 3D kernels registered for ${kernels}`);
-  const model = buildUNet3d();
+  // flow's 3D U-Net as model.build makes it (seeded weights, no batch norm).
+  const model = buildUNet({ inputShape: [PATCH, PATCH, PATCH, CHANNELS], classes: CLASSES, filters: FILTERS, depth: DEPTH, batchNorm: false, seed: 1 });
   const rng = new Rng(7);
   const voxels = BATCH * PATCH ** 3;
   const x = tf.tensor5d(new Float32Array(voxels * CHANNELS).map(() => rng.uniform(-1, 1)), [BATCH, PATCH, PATCH, PATCH, CHANNELS]);

@@ -89,18 +89,22 @@ void col2im(const float* col, const Geometry& g, int64_t n0, int64_t count, floa
   });
 }
 
+// The column matrix of images n0 .. n0 + count: the images themselves for a pointwise convolution, else im2col
+// into this thread's scratch.
+const float* columns(const float* x, const Geometry& g, int64_t n0, int64_t count) {
+  if (g.pointwise()) return x + n0 * g.inputSize();
+  scratch.resize(count * g.rows() * g.k());
+  im2col(x, g, n0, count, scratch.data());
+  return scratch.data();
+}
+
 void forward(const float* x, const float* w, const float* bias, int activation, float* y, const Geometry& g) {
   const int64_t k = g.k();
   const int64_t chunk = chunkImages(g);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
-    const float* col = x + n0 * g.inputSize();
-    if (!g.pointwise()) {
-      scratch.resize(m * k);
-      im2col(x, g, n0, count, scratch.data());
-      col = scratch.data();
-    }
+    const float* col = columns(x, g, n0, count);
     float* out = y + n0 * g.rows() * g.co;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g.co, k, 1.0f, col, k, w, g.co, 0.0f, out, g.co);
     if (bias != nullptr || activation != kLinear) {
@@ -142,12 +146,7 @@ void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& 
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
-    const float* col = x + n0 * g.inputSize();
-    if (!g.pointwise()) {
-      scratch.resize(m * k);
-      im2col(x, g, n0, count, scratch.data());
-      col = scratch.data();
-    }
+    const float* col = columns(x, g, n0, count);
     // dw[k, co] (+)= colᵀ · dy over this chunk's rows.
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.co, m, 1.0f, col, k, dy + n0 * g.rows() * g.co, g.co,
                 n0 == 0 ? 0.0f : 1.0f, dw, g.co);
