@@ -72,6 +72,9 @@ for (const stride of [1, 2] as const) {
       // Odd and even sizes, depth ≠ height ≠ width, batch > 1, several channels.
       convCases.push({ x: [2, 5, 6, 7, 3], kernel, outChannels: 4, stride, pad });
       convCases.push({ x: [3, 4, 6, 4, 2], kernel, outChannels: 5, stride, pad });
+      // 8 and 16 channels in and out: the native addon's direct (non-im2col) kernels take these at stride 1.
+      convCases.push({ x: [2, 4, 5, 6, 8], kernel, outChannels: 16, stride, pad });
+      convCases.push({ x: [1, 5, 4, 5, 16], kernel, outChannels: 8, stride, pad });
     }
   }
 }

@@ -43,6 +43,9 @@ for (const stride of [1, 2] as const) {
       // Odd and even spatial sizes, non-square, batch > 1, several channels.
       cases.push({ x: [2, 7, 6, 3], kernel, outChannels: 4, stride, pad });
       cases.push({ x: [3, 8, 9, 2], kernel, outChannels: 5, stride, pad });
+      // 8 and 16 channels in and out: the native addon's direct (non-im2col) kernels take these at stride 1.
+      cases.push({ x: [2, 7, 6, 8], kernel, outChannels: 16, stride, pad });
+      cases.push({ x: [1, 9, 8, 16], kernel, outChannels: 8, stride, pad });
     }
   }
 }

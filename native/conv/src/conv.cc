@@ -5,7 +5,10 @@
 // thread has its own). OpenBLAS runs single-threaded: flow already uses one worker thread per core.
 #include <node_api.h>
 #include <cblas.h>
+#include <immintrin.h>
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -98,7 +101,182 @@ const float* columns(const float* x, const Geometry& g, int64_t n0, int64_t coun
   return scratch.data();
 }
 
+// ---- Direct convolution for narrow channel counts (stride 1, AVX2 + FMA) ----
+// With 8 or 16 output channels a GEMM over im2col columns is memory-bound: each 27·ci-wide column row is written
+// and read once for only 8-16 multiply-adds per value. These kernels read a zero-padded copy of the input in
+// place instead, keeping a block of outputs (or of filter-gradient taps) in registers.
+
+// Set at load time: the CPU runs AVX2 and FMA (the direct kernels are compiled for them, nothing else is).
+bool directKernels = false;
+
+thread_local std::vector<float> padded;
+
+// A zero-padded copy of `count` images [d, h, w, c] as [count, d + front + back, h + top + bottom, w + left + right, c]
+// in this thread's `padded` buffer (plus slack: the forward kernel reads whole blocks past a row's end).
+const float* padImages(const float* src, int64_t count, int64_t d, int64_t h, int64_t w, int64_t c, int64_t front,
+                       int64_t top, int64_t left, int64_t dp, int64_t hp, int64_t wp) {
+  padded.assign(count * dp * hp * wp * c + 64 * c, 0.0f);
+  for (int64_t i = 0; i < count; i++) {
+    for (int64_t z = 0; z < d; z++) {
+      for (int64_t y = 0; y < h; y++) {
+        const float* from = src + ((i * d + z) * h + y) * w * c;
+        float* to = padded.data() + (((i * dp + z + front) * hp + y + top) * wp + left) * c;
+        std::memcpy(to, from, w * c * sizeof(float));
+      }
+    }
+  }
+  return padded.data();
+}
+
+// y[i, z, y, x, 0..8·CB) = Σ_taps Σ_c xp[i, z + kz, y + ky, x + kx, c] · w[kz, ky, kx, c, ·] over a padded input.
+template <int CB>
+__attribute__((target("avx2,fma"))) void directForwardKernel(const float* xp, const float* w, float* y, int64_t n, int64_t od,
+                                                              int64_t oh, int64_t ow, int64_t ci, int64_t kd, int64_t kh,
+                                                              int64_t kw, int64_t dp, int64_t hp, int64_t wp) {
+  constexpr int64_t kBlock = 8 / CB;  // output x positions per register block: 8 independent accumulators
+  constexpr int64_t co = CB * 8;
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t oz = 0; oz < od; oz++) {
+      for (int64_t oy = 0; oy < oh; oy++) {
+        float* row = y + ((i * od + oz) * oh + oy) * ow * co;
+        for (int64_t ox = 0; ox < ow; ox += kBlock) {
+          __m256 acc[kBlock][CB];
+          for (int64_t b = 0; b < kBlock; b++)
+            for (int j = 0; j < CB; j++) acc[b][j] = _mm256_setzero_ps();
+          for (int64_t kz = 0; kz < kd; kz++) {
+            for (int64_t ky = 0; ky < kh; ky++) {
+              const float* line = xp + (((i * dp + oz + kz) * hp + oy + ky) * wp + ox) * ci;
+              const float* taps = w + (kz * kh + ky) * kw * ci * co;
+              for (int64_t kx = 0; kx < kw; kx++) {
+                const float* xs = line + kx * ci;
+                const float* ws = taps + kx * ci * co;
+                for (int64_t c = 0; c < ci; c++) {
+                  __m256 wv[CB];
+                  for (int j = 0; j < CB; j++) wv[j] = _mm256_loadu_ps(ws + c * co + 8 * j);
+                  for (int64_t b = 0; b < kBlock; b++) {
+                    const __m256 xv = _mm256_broadcast_ss(xs + b * ci + c);
+                    for (int j = 0; j < CB; j++) acc[b][j] = _mm256_fmadd_ps(xv, wv[j], acc[b][j]);
+                  }
+                }
+              }
+            }
+          }
+          const int64_t valid = std::min(kBlock, ow - ox);
+          for (int64_t b = 0; b < valid; b++)
+            for (int j = 0; j < CB; j++) _mm256_storeu_ps(row + (ox + b) * co + 8 * j, acc[b][j]);
+        }
+      }
+    }
+  }
+}
+
+// dw[kz, ky, kx, c, 0..8·CB) = Σ_{i, z, y, x} xp[i, z + kz, y + ky, x + kx, c] · dy[i, z, y, x, ·] over a padded input.
+template <int CB>
+__attribute__((target("avx2,fma"))) void directFilterKernel(const float* xp, const float* dy, float* dw, int64_t n, int64_t od,
+                                                             int64_t oh, int64_t ow, int64_t ci, int64_t kd, int64_t kh,
+                                                             int64_t kw, int64_t dp, int64_t hp, int64_t wp) {
+  constexpr int64_t kChannels = 8 / CB;  // input channels per register block: 8 independent accumulators
+  constexpr int64_t co = CB * 8;
+  for (int64_t kz = 0; kz < kd; kz++) {
+    for (int64_t ky = 0; ky < kh; ky++) {
+      for (int64_t kx = 0; kx < kw; kx++) {
+        float* tap = dw + ((kz * kh + ky) * kw + kx) * ci * co;
+        for (int64_t c0 = 0; c0 < ci; c0 += kChannels) {
+          const int64_t channels = std::min(kChannels, ci - c0);
+          __m256 acc[kChannels][CB];
+          for (int64_t b = 0; b < kChannels; b++)
+            for (int j = 0; j < CB; j++) acc[b][j] = _mm256_setzero_ps();
+          for (int64_t i = 0; i < n; i++) {
+            for (int64_t oz = 0; oz < od; oz++) {
+              for (int64_t oy = 0; oy < oh; oy++) {
+                const float* xs = xp + (((i * dp + oz + kz) * hp + oy + ky) * wp + kx) * ci + c0;
+                const float* grads = dy + ((i * od + oz) * oh + oy) * ow * co;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                  __m256 gv[CB];
+                  for (int j = 0; j < CB; j++) gv[j] = _mm256_loadu_ps(grads + ox * co + 8 * j);
+                  const float* xv = xs + ox * ci;
+                  for (int64_t b = 0; b < channels; b++) {
+                    const __m256 v = _mm256_broadcast_ss(xv + b);
+                    for (int j = 0; j < CB; j++) acc[b][j] = _mm256_fmadd_ps(v, gv[j], acc[b][j]);
+                  }
+                }
+              }
+            }
+          }
+          for (int64_t b = 0; b < channels; b++)
+            for (int j = 0; j < CB; j++) _mm256_storeu_ps(tap + (c0 + b) * co + 8 * j, acc[b][j]);
+        }
+      }
+    }
+  }
+}
+
+bool stridesOne(const Geometry& g) { return g.sd == 1 && g.sh == 1 && g.sw == 1; }
+bool narrow(int64_t channels) { return channels == 8 || channels == 16; }
+
+// Direct forward when it applies (stride 1, 8 or 16 output channels): true if it ran.
+bool directForward(const float* x, const float* w, float* y, const Geometry& g) {
+  if (!directKernels || !stridesOne(g) || !narrow(g.co) || g.pointwise()) return false;
+  const int64_t dp = g.od + g.kd - 1, hp = g.oh + g.kh - 1, wp = g.ow + g.kw - 1;
+  if (dp < g.d + g.pd || hp < g.h + g.pt || wp < g.w + g.pl) return false;  // a negative trailing pad
+  const float* xp = padImages(x, g.n, g.d, g.h, g.w, g.ci, g.pd, g.pt, g.pl, dp, hp, wp);
+  if (g.co == 8) directForwardKernel<1>(xp, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  else directForwardKernel<2>(xp, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  return true;
+}
+
+// Direct filter gradient when it applies (stride 1, 8 or 16 output channels): true if it ran.
+bool directFilterGradient(const float* x, const float* dy, float* dw, const Geometry& g) {
+  if (!directKernels || !stridesOne(g) || !narrow(g.co) || g.pointwise()) return false;
+  const int64_t dp = g.od + g.kd - 1, hp = g.oh + g.kh - 1, wp = g.ow + g.kw - 1;
+  if (dp < g.d + g.pd || hp < g.h + g.pt || wp < g.w + g.pl) return false;
+  const float* xp = padImages(x, g.n, g.d, g.h, g.w, g.ci, g.pd, g.pt, g.pl, dp, hp, wp);
+  if (g.co == 8) directFilterKernel<1>(xp, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  else directFilterKernel<2>(xp, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  return true;
+}
+
+// Direct input gradient when it applies (stride 1, 8 or 16 input channels): the forward kernel over dy padded by
+// k − 1 − pad in front, with the filter flipped in space and its channel axes swapped.
+bool directInputGradient(const float* dy, const float* w, float* dx, const Geometry& g) {
+  if (!directKernels || !stridesOne(g) || !narrow(g.ci) || g.pointwise()) return false;
+  const int64_t front = g.kd - 1 - g.pd, top = g.kh - 1 - g.pt, left = g.kw - 1 - g.pl;
+  const int64_t dp = g.d + g.kd - 1, hp = g.h + g.kh - 1, wp = g.w + g.kw - 1;
+  if (front < 0 || top < 0 || left < 0 || dp < g.od + front || hp < g.oh + top || wp < g.ow + left) return false;
+  thread_local std::vector<float> flipped;
+  flipped.resize(g.kd * g.kh * g.kw * g.ci * g.co);
+  for (int64_t kz = 0; kz < g.kd; kz++)
+    for (int64_t ky = 0; ky < g.kh; ky++)
+      for (int64_t kx = 0; kx < g.kw; kx++) {
+        const float* from = w + ((kz * g.kh + ky) * g.kw + kx) * g.ci * g.co;
+        float* to = flipped.data() + (((g.kd - 1 - kz) * g.kh + g.kh - 1 - ky) * g.kw + g.kw - 1 - kx) * g.co * g.ci;
+        for (int64_t c = 0; c < g.ci; c++)
+          for (int64_t o = 0; o < g.co; o++) to[o * g.ci + c] = from[c * g.co + o];
+      }
+  const float* dyp = padImages(dy, g.n, g.od, g.oh, g.ow, g.co, front, top, left, dp, hp, wp);
+  if (g.ci == 8) directForwardKernel<1>(dyp, flipped.data(), dx, g.n, g.d, g.h, g.w, g.co, g.kd, g.kh, g.kw, dp, hp, wp);
+  else directForwardKernel<2>(dyp, flipped.data(), dx, g.n, g.d, g.h, g.w, g.co, g.kd, g.kh, g.kw, dp, hp, wp);
+  return true;
+}
+
+void applyBiasAndActivation(float* out, int64_t m, const float* bias, int activation, const Geometry& g) {
+  if (bias == nullptr && activation == kLinear) return;
+  for (int64_t r = 0; r < m; r++) {
+    float* v = out + r * g.co;
+    if (bias != nullptr) for (int64_t c = 0; c < g.co; c++) v[c] += bias[c];
+    if (activation == kRelu) {
+      for (int64_t c = 0; c < g.co; c++) v[c] = v[c] > 0.0f ? v[c] : 0.0f;
+    } else if (activation == kSigmoid) {
+      for (int64_t c = 0; c < g.co; c++) v[c] = 1.0f / (1.0f + std::exp(-v[c]));
+    }
+  }
+}
+
 void forward(const float* x, const float* w, const float* bias, int activation, float* y, const Geometry& g) {
+  if (directForward(x, w, y, g)) {
+    applyBiasAndActivation(y, g.n * g.rows(), bias, activation, g);
+    return;
+  }
   const int64_t k = g.k();
   const int64_t chunk = chunkImages(g);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
@@ -107,21 +285,12 @@ void forward(const float* x, const float* w, const float* bias, int activation, 
     const float* col = columns(x, g, n0, count);
     float* out = y + n0 * g.rows() * g.co;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g.co, k, 1.0f, col, k, w, g.co, 0.0f, out, g.co);
-    if (bias != nullptr || activation != kLinear) {
-      for (int64_t r = 0; r < m; r++) {
-        float* v = out + r * g.co;
-        if (bias != nullptr) for (int64_t c = 0; c < g.co; c++) v[c] += bias[c];
-        if (activation == kRelu) {
-          for (int64_t c = 0; c < g.co; c++) v[c] = v[c] > 0.0f ? v[c] : 0.0f;
-        } else if (activation == kSigmoid) {
-          for (int64_t c = 0; c < g.co; c++) v[c] = 1.0f / (1.0f + std::exp(-v[c]));
-        }
-      }
-    }
+    applyBiasAndActivation(out, m, bias, activation, g);
   }
 }
 
 void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g) {
+  if (directInputGradient(dy, w, dx, g)) return;
   const int64_t k = g.k();
   const int64_t chunk = chunkImages(g);
   if (!g.pointwise()) std::memset(dx, 0, g.n * g.inputSize() * sizeof(float));
@@ -141,6 +310,7 @@ void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g
 }
 
 void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& g) {
+  if (directFilterGradient(x, dy, dw, g)) return;
   const int64_t k = g.k();
   const int64_t chunk = chunkImages(g);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
@@ -262,6 +432,8 @@ napi_value Blas(napi_env env, napi_callback_info) {
 
 NAPI_MODULE_INIT() {
   openblas_set_num_threads(1);
+  __builtin_cpu_init();
+  directKernels = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("FLOW_NATIVE_DIRECT") == nullptr;
   napi_property_descriptor properties[] = {
       {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"backpropInput", nullptr, BackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
