@@ -45,18 +45,17 @@ function categoricalCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): t
 
 /** 1 - soft Dice per item and channel, averaged over items and the channels from `firstChannel` on. */
 function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel: number): tf.Scalar {
-  // Items are [N, H, W, C] or [N, D, H, W, C]: sum over every axis between the batch and the channels.
+  // Items are [N, H, W, C] or [N, D, H, W, C]: sum over every axis between the batch and the channels, then drop
+  // the channels before `firstChannel` from the small [N, C] result (slicing the full maps instead cost more than
+  // the whole convolution work of a 3D step on wasm).
   const rank = probabilities.rank;
   const channels = probabilities.shape[rank - 1]!;
   const spatialAxes = Array.from({ length: rank - 2 }, (_, i) => i + 1);
-  const begin = [...Array<number>(rank - 1).fill(0), firstChannel];
-  const size = [...Array<number>(rank - 1).fill(-1), channels - firstChannel];
-  const p = firstChannel > 0 ? tf.slice(probabilities, begin, size) : probabilities;
-  const t = firstChannel > 0 ? tf.slice(target, begin, size) : target;
-  const intersection = tf.sum(tf.mul(p, t), spatialAxes);
-  const total = tf.add(tf.sum(p, spatialAxes), tf.sum(t, spatialAxes));
+  const intersection = tf.sum(tf.mul(probabilities, target), spatialAxes);
+  const total = tf.add(tf.sum(probabilities, spatialAxes), tf.sum(target, spatialAxes));
   const dice = tf.div(tf.add(tf.mul(2, intersection), DICE_SMOOTH), tf.add(total, DICE_SMOOTH));
-  return tf.sub(1, tf.mean(dice)) as tf.Scalar;
+  const kept = firstChannel > 0 ? tf.slice(dice, [0, firstChannel], [-1, channels - firstChannel]) : dice;
+  return tf.sub(1, tf.mean(kept)) as tf.Scalar;
 }
 
 /** The scalar loss of a batch: `probabilities` [N,H,W,C] or [N,D,H,W,C] from the model, `target` from targetFor. */
