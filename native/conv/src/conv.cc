@@ -171,26 +171,30 @@ __attribute__((target("avx2,fma"))) void directForwardKernel(const float* xp, co
 }
 
 // dw[kz, ky, kx, c, 0..8·CB) = Σ_{i, z, y, x} xp[i, z + kz, y + ky, x + kx, c] · dy[i, z, y, x, ·] over a padded input.
+// One output row at a time, every tap and channel block over it: the row of dy and the kernel's rows of the input
+// stay in L1 while the small dw accumulates in memory (loaded into registers per row, block and tap).
 template <int CB>
 __attribute__((target("avx2,fma"))) void directFilterKernel(const float* xp, const float* dy, float* dw, int64_t n, int64_t od,
                                                              int64_t oh, int64_t ow, int64_t ci, int64_t kd, int64_t kh,
                                                              int64_t kw, int64_t dp, int64_t hp, int64_t wp) {
   constexpr int64_t kChannels = 8 / CB;  // input channels per register block: 8 independent accumulators
   constexpr int64_t co = CB * 8;
-  for (int64_t kz = 0; kz < kd; kz++) {
-    for (int64_t ky = 0; ky < kh; ky++) {
-      for (int64_t kx = 0; kx < kw; kx++) {
-        float* tap = dw + ((kz * kh + ky) * kw + kx) * ci * co;
-        for (int64_t c0 = 0; c0 < ci; c0 += kChannels) {
-          const int64_t channels = std::min(kChannels, ci - c0);
-          __m256 acc[kChannels][CB];
-          for (int64_t b = 0; b < kChannels; b++)
-            for (int j = 0; j < CB; j++) acc[b][j] = _mm256_setzero_ps();
-          for (int64_t i = 0; i < n; i++) {
-            for (int64_t oz = 0; oz < od; oz++) {
-              for (int64_t oy = 0; oy < oh; oy++) {
-                const float* xs = xp + (((i * dp + oz + kz) * hp + oy + ky) * wp + kx) * ci + c0;
-                const float* grads = dy + ((i * od + oz) * oh + oy) * ow * co;
+  std::memset(dw, 0, kd * kh * kw * ci * co * sizeof(float));
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t oz = 0; oz < od; oz++) {
+      for (int64_t oy = 0; oy < oh; oy++) {
+        const float* grads = dy + ((i * od + oz) * oh + oy) * ow * co;
+        for (int64_t kz = 0; kz < kd; kz++) {
+          for (int64_t ky = 0; ky < kh; ky++) {
+            const float* line = xp + (((i * dp + oz + kz) * hp + oy + ky) * wp) * ci;
+            for (int64_t kx = 0; kx < kw; kx++) {
+              float* tap = dw + ((kz * kh + ky) * kw + kx) * ci * co;
+              for (int64_t c0 = 0; c0 < ci; c0 += kChannels) {
+                const int64_t channels = std::min(kChannels, ci - c0);
+                __m256 acc[kChannels][CB];
+                for (int64_t b = 0; b < channels; b++)
+                  for (int j = 0; j < CB; j++) acc[b][j] = _mm256_loadu_ps(tap + (c0 + b) * co + 8 * j);
+                const float* xs = line + kx * ci + c0;
                 for (int64_t ox = 0; ox < ow; ox++) {
                   __m256 gv[CB];
                   for (int j = 0; j < CB; j++) gv[j] = _mm256_loadu_ps(grads + ox * co + 8 * j);
@@ -200,11 +204,11 @@ __attribute__((target("avx2,fma"))) void directFilterKernel(const float* xp, con
                     for (int j = 0; j < CB; j++) acc[b][j] = _mm256_fmadd_ps(v, gv[j], acc[b][j]);
                   }
                 }
+                for (int64_t b = 0; b < channels; b++)
+                  for (int j = 0; j < CB; j++) _mm256_storeu_ps(tap + (c0 + b) * co + 8 * j, acc[b][j]);
               }
             }
           }
-          for (int64_t b = 0; b < channels; b++)
-            for (int j = 0; j < CB; j++) _mm256_storeu_ps(tap + (c0 + b) * co + 8 * j, acc[b][j]);
         }
       }
     }
