@@ -69,7 +69,8 @@ function label(plan: Pick<RowPlan, 'backend' | 'kernels'>): string {
 /** Steps timed per size: enough for a steady figure, few enough that 256 px stays within a minute a row. */
 function defaultSteps(size: number, quick: boolean): { warmup: number; steps: number } {
   if (quick) return { warmup: 1, steps: 2 };
-  return size <= 64 ? { warmup: 2, steps: 8 } : size <= 128 ? { warmup: 1, steps: 4 } : { warmup: 1, steps: 3 };
+  // Enough timed work per row (~3 s at 64 px) that a scheduling hiccup on a shared machine moves the figure little.
+  return size <= 64 ? { warmup: 3, steps: 24 } : size <= 128 ? { warmup: 1, steps: 6 } : { warmup: 1, steps: 3 };
 }
 
 /** Child side: one row, measured the way the train stage runs it. */
