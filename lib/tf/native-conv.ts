@@ -115,6 +115,13 @@ function geometry3d(tf: Tf, inputShape: Shape5, filterShape: Shape5, attrs: Conv
   ]);
 }
 
+/** The geometry of a 2D (rank 4) or 3D (rank 5) convolution of x [inputShape] with a filter [filterShape]. */
+function geometryOf(tf: Tf, inputShape: number[], filterShape: number[], attrs: unknown, activation = 0): Int32Array | null {
+  return inputShape.length === 5
+    ? geometry3d(tf, inputShape as Shape5, filterShape as Shape5, attrs as Conv3dAttrs)
+    : geometry2d(tf, inputShape as Shape4, filterShape as Shape4, attrs as ConvAttrs, activation);
+}
+
 /** [n, (od,) oh, ow, co] of a forward convolution from its geometry. */
 function outputShape(geometry: Int32Array, rank: number): number[] {
   const [n, , , , , , , , co, , , , , , , od, oh, ow] = geometry;
@@ -130,7 +137,7 @@ function makeOutput(backend: KernelBackend, shape: number[]): TensorInfo {
 }
 
 type KernelArgs = Parameters<KernelFunc>[0];
-export type NativeConvolution = 'conv2d' | 'fused2d' | 'conv3d' | 'inputGradient2d' | 'inputGradient3d' | 'filterGradient2d' | 'filterGradient3d';
+export type NativeConvolution = 'conv2d' | 'fused2d' | 'conv3d' | 'inputGradient' | 'filterGradient';
 
 let addon: NativeConvAddon | null = null;
 let tfRef: Tf | null = null;
@@ -141,10 +148,7 @@ function forward(tf: Tf, native: NativeConvAddon, args: KernelArgs, kind: 'conv2
   const fused = kind === 'fused2d';
   const activation = fused ? ACTIVATIONS[(args.attrs as unknown as FusedConvAttrs).activation] : 0;
   if (activation === undefined || preluActivationWeights != null || x!.dtype !== 'float32') return null;
-  const geometry =
-    kind === 'conv3d'
-      ? geometry3d(tf, x!.shape as Shape5, filter!.shape as Shape5, args.attrs as unknown as Conv3dAttrs)
-      : geometry2d(tf, x!.shape as Shape4, filter!.shape as Shape4, args.attrs as unknown as ConvAttrs, activation);
+  const geometry = geometryOf(tf, x!.shape, filter!.shape, args.attrs, activation);
   if (geometry === null) return null;
   const backend = args.backend as KernelBackend;
   if (fused && bias != null && bias.shape.reduce((a, b) => a * b, 1) !== geometry[8]) return null; // a broadcast the addon does not take
@@ -156,13 +160,10 @@ function forward(tf: Tf, native: NativeConvAddon, args: KernelArgs, kind: 'conv2
 }
 
 /** The input gradient (inputs dy, filter; attrs.inputShape) on the addon, or null where it does not apply. */
-function inputGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs, rank: 4 | 5): TensorInfo | null {
+function inputGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs): TensorInfo | null {
   const { dy, filter } = args.inputs as Record<string, TensorInfo>;
   const inputShape = (args.attrs as unknown as { inputShape: number[] }).inputShape;
-  const geometry =
-    rank === 5
-      ? geometry3d(tf, inputShape as Shape5, filter!.shape as Shape5, args.attrs as unknown as Conv3dAttrs)
-      : geometry2d(tf, inputShape as Shape4, filter!.shape as Shape4, args.attrs as unknown as ConvAttrs);
+  const geometry = geometryOf(tf, inputShape, filter!.shape, args.attrs);
   if (geometry === null) return null;
   const backend = args.backend as KernelBackend;
   const dx = makeOutput(backend, [...inputShape]);
@@ -171,13 +172,10 @@ function inputGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs, rank: 
 }
 
 /** The filter gradient (inputs x, dy; attrs.filterShape) on the addon, or null where it does not apply. */
-function filterGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs, rank: 4 | 5): TensorInfo | null {
+function filterGradient(tf: Tf, native: NativeConvAddon, args: KernelArgs): TensorInfo | null {
   const { x, dy } = args.inputs as Record<string, TensorInfo>;
   const filterShape = (args.attrs as unknown as { filterShape: number[] }).filterShape;
-  const geometry =
-    rank === 5
-      ? geometry3d(tf, x!.shape as Shape5, filterShape as Shape5, args.attrs as unknown as Conv3dAttrs)
-      : geometry2d(tf, x!.shape as Shape4, filterShape as Shape4, args.attrs as unknown as ConvAttrs);
+  const geometry = geometryOf(tf, x!.shape, filterShape, args.attrs);
   if (geometry === null) return null;
   const backend = args.backend as KernelBackend;
   const dw = makeOutput(backend, [...filterShape]);
@@ -197,14 +195,10 @@ export function runNativeConvolution(kind: NativeConvolution, args: KernelArgs):
     case 'fused2d':
     case 'conv3d':
       return forward(tfRef, addon, args, kind);
-    case 'inputGradient2d':
-      return inputGradient(tfRef, addon, args, 4);
-    case 'inputGradient3d':
-      return inputGradient(tfRef, addon, args, 5);
-    case 'filterGradient2d':
-      return filterGradient(tfRef, addon, args, 4);
-    case 'filterGradient3d':
-      return filterGradient(tfRef, addon, args, 5);
+    case 'inputGradient':
+      return inputGradient(tfRef, addon, args);
+    case 'filterGradient':
+      return filterGradient(tfRef, addon, args);
   }
 }
 
@@ -230,8 +224,8 @@ export function registerNativeConvKernels(tf: Tf): NativeConvStatus {
   };
   inFront('Conv2D', 'conv2d');
   inFront('FusedConv2D', 'fused2d');
-  inFront('Conv2DBackpropInput', 'inputGradient2d');
-  inFront('Conv2DBackpropFilter', 'filterGradient2d');
+  inFront('Conv2DBackpropInput', 'inputGradient');
+  inFront('Conv2DBackpropFilter', 'filterGradient');
   status = { active: true, detail: loaded.blas() };
   return status;
 }

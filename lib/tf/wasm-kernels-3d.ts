@@ -551,7 +551,7 @@ export function registerWasm3dKernels(tf: Tf): void {
       kernelName: 'Conv3DBackpropFilterV2',
       backendName: BACKEND,
       kernelFunc: (args) =>
-        runNativeConvolution('filterGradient3d', args) ??
+        runNativeConvolution('filterGradient', args) ??
         conv3dBackpropFilter(
           tf,
           args.inputs as { x: TensorInfo; dy: TensorInfo },
@@ -563,7 +563,7 @@ export function registerWasm3dKernels(tf: Tf): void {
       kernelName: 'Conv3DBackpropInputV2',
       backendName: BACKEND,
       kernelFunc: (args) =>
-        runNativeConvolution('inputGradient3d', args) ??
+        runNativeConvolution('inputGradient', args) ??
         conv3dBackpropInput(
           tf,
           args.inputs as { dy: TensorInfo; filter: TensorInfo },

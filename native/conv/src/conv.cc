@@ -218,25 +218,36 @@ __attribute__((target("avx2,fma"))) void directFilterKernel(const float* xp, con
 bool stridesOne(const Geometry& g) { return g.sd == 1 && g.sh == 1 && g.sw == 1; }
 bool narrow(int64_t channels) { return channels == 8 || channels == 16; }
 
-// Direct forward when it applies (stride 1, 8 or 16 output channels): true if it ran.
-bool directForward(const float* x, const float* w, float* y, const Geometry& g) {
-  if (!directKernels || !stridesOne(g) || !narrow(g.co) || g.pointwise()) return false;
+// A zero-padded input and its padded depth, height and width.
+struct PaddedInput {
+  const float* data;
+  int64_t dp, hp, wp;
+};
+
+// x padded for a direct forward or filter gradient (stride 1, 8 or 16 output channels), or data = nullptr
+// where the direct kernels do not apply.
+PaddedInput padForDirect(const float* x, const Geometry& g) {
+  if (!directKernels || !stridesOne(g) || !narrow(g.co) || g.pointwise()) return {nullptr, 0, 0, 0};
   const int64_t dp = g.od + g.kd - 1, hp = g.oh + g.kh - 1, wp = g.ow + g.kw - 1;
-  if (dp < g.d + g.pd || hp < g.h + g.pt || wp < g.w + g.pl) return false;  // a negative trailing pad
-  const float* xp = padImages(x, g.n, g.d, g.h, g.w, g.ci, g.pd, g.pt, g.pl, dp, hp, wp);
-  if (g.co == 8) directForwardKernel<1>(xp, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
-  else directForwardKernel<2>(xp, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  if (dp < g.d + g.pd || hp < g.h + g.pt || wp < g.w + g.pl) return {nullptr, 0, 0, 0};  // a negative trailing pad
+  return {padImages(x, g.n, g.d, g.h, g.w, g.ci, g.pd, g.pt, g.pl, dp, hp, wp), dp, hp, wp};
+}
+
+// Direct forward when it applies: true if it ran.
+bool directForward(const float* x, const float* w, float* y, const Geometry& g) {
+  const PaddedInput p = padForDirect(x, g);
+  if (p.data == nullptr) return false;
+  if (g.co == 8) directForwardKernel<1>(p.data, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
+  else directForwardKernel<2>(p.data, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   return true;
 }
 
-// Direct filter gradient when it applies (stride 1, 8 or 16 output channels): true if it ran.
+// Direct filter gradient when it applies: true if it ran.
 bool directFilterGradient(const float* x, const float* dy, float* dw, const Geometry& g) {
-  if (!directKernels || !stridesOne(g) || !narrow(g.co) || g.pointwise()) return false;
-  const int64_t dp = g.od + g.kd - 1, hp = g.oh + g.kh - 1, wp = g.ow + g.kw - 1;
-  if (dp < g.d + g.pd || hp < g.h + g.pt || wp < g.w + g.pl) return false;
-  const float* xp = padImages(x, g.n, g.d, g.h, g.w, g.ci, g.pd, g.pt, g.pl, dp, hp, wp);
-  if (g.co == 8) directFilterKernel<1>(xp, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
-  else directFilterKernel<2>(xp, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, dp, hp, wp);
+  const PaddedInput p = padForDirect(x, g);
+  if (p.data == nullptr) return false;
+  if (g.co == 8) directFilterKernel<1>(p.data, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
+  else directFilterKernel<2>(p.data, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   return true;
 }
 
