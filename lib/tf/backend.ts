@@ -4,11 +4,12 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import os from 'node:os';
+import { adapterSummary, importWebGpuBackend, probeWebGpu, type WebGpuAdapterFacts } from './webgpu.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type TfLayers = typeof import('@tensorflow/tfjs-layers');
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
 
 export interface BackendInfo {
@@ -22,6 +23,8 @@ export interface BackendInfo {
   reason: string;
   /** Which convolution kernels run: the backend's own, or flow's replacements on wasm (native or XNNPACK). */
   kernels: string;
+  /** On webgpu: the GPU adapter (vendor, architecture, limits) Dawn found. */
+  adapter?: WebGpuAdapterFacts;
 }
 
 /** The facts every TensorFlow stage records in env.json (one spelling, so stages merge consistently). */
@@ -32,6 +35,7 @@ export function backendFacts(info: BackendInfo): {
   backendThreads: number;
   backendReason: string;
   backendKernels: string;
+  backendAdapter?: WebGpuAdapterFacts;
 } {
   return {
     backend: info.name,
@@ -40,14 +44,17 @@ export function backendFacts(info: BackendInfo): {
     backendThreads: info.threads,
     backendReason: info.reason,
     backendKernels: info.kernels,
+    ...(info.adapter ? { backendAdapter: info.adapter } : {}),
   };
 }
 
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+/** The order `auto` tries them in: the native TensorFlow builds, then a GPU through WebGPU, then the CPU ones. */
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
 
 const PACKAGE_OF: Record<BackendName, string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
   tensorflow: '@tensorflow/tfjs-node',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs-backend-cpu',
 };
@@ -56,6 +63,7 @@ const PACKAGE_OF: Record<BackendName, string> = {
 const TFJS_NAME_OF: Record<BackendName, string> = {
   'tensorflow-gpu': 'tensorflow',
   tensorflow: 'tensorflow',
+  webgpu: 'webgpu',
   wasm: 'wasm',
   cpu: 'cpu',
 };
@@ -64,6 +72,9 @@ const INSTALL_HINT: Record<BackendName, string> = {
   'tensorflow-gpu':
     'install it with `npm install @tensorflow/tfjs-node-gpu@4.22.0` (needs CUDA 11.2 + cuDNN 8.1 on Linux x64)',
   tensorflow: 'install it with `npm install @tensorflow/tfjs-node@4.22.0` (prebuilt for Linux/macOS/Windows x64)',
+  webgpu:
+    'install the optional packages (`npm install webgpu@0.6.2 @tensorflow/tfjs-backend-webgpu@4.22.0`; npm ci does it) ' +
+    'and make sure a Vulkan driver and loader (libvulkan.so.1) are present for the GPU',
   wasm: 'reinstall dependencies (`npm ci`): @tensorflow/tfjs-backend-wasm is a regular dependency of flow',
   cpu: 'reinstall dependencies (`npm ci`): @tensorflow/tfjs-backend-cpu is a regular dependency of flow',
 };
@@ -75,6 +86,8 @@ let layersInstance: TfLayers | null = null;
 let current: BackendInfo | null = null;
 /** Set when wasm activates: which convolution kernels flow registered on it. */
 let wasmKernels = '';
+/** Set when webgpu activates: the adapter Dawn found. */
+let webGpuAdapter: WebGpuAdapterFacts | null = null;
 /** Serialises concurrent initBackend calls so two callers never race tf.setBackend. */
 let pending: Promise<BackendInfo> = Promise.resolve(null as unknown as BackendInfo);
 
@@ -102,8 +115,11 @@ async function loadCore(): Promise<Tf> {
   return tfInstance;
 }
 
-/** Tries to make one backend active; throws with a one-line reason when it cannot. */
-async function activate(tf: Tf, name: BackendName): Promise<number> {
+/**
+ * Tries to make one backend active; throws with a one-line reason when it cannot. `forced`: the user named it,
+ * so a software WebGPU adapter is taken (with auto it is passed over: flow's wasm kernels are faster).
+ */
+async function activate(tf: Tf, name: BackendName, forced: boolean): Promise<number> {
   const tfjsName = TFJS_NAME_OF[name];
   switch (name) {
     case 'tensorflow-gpu':
@@ -115,6 +131,18 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
             `(${packageVersion('@tensorflow/tfjs-core')}): its tfjs-core version must match`,
         );
       }
+      break;
+    }
+    case 'webgpu': {
+      const adapter = await probeWebGpu();
+      if (adapter.software && !forced) {
+        throw new Error(`the only WebGPU adapter is a software one, ${adapterSummary(adapter)}: slower than wasm with flow's kernels`);
+      }
+      await importWebGpuBackend();
+      if (tf.findBackendFactory(tfjsName) === null) {
+        throw new Error(`${PACKAGE_OF[name]} loaded but registered no "webgpu" backend (navigator.gpu was not set before it loaded)`);
+      }
+      webGpuAdapter = adapter;
       break;
     }
     case 'wasm': {
@@ -147,12 +175,32 @@ async function activate(tf: Tf, name: BackendName): Promise<number> {
     // tfjs turns wasm threads off in Node; XNNPACK then runs on the calling thread only.
     return tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? os.availableParallelism() : 1;
   }
+  if (name === 'webgpu') {
+    // One host thread feeds the GPU: data-parallel worker threads would each open their own device.
+    return 1;
+  }
   if (name === 'cpu') {
     // tfjs-backend-cpu prints an "install tfjs-node" banner on first use; flow reports its choice itself.
     (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
     return 1;
   }
   return os.availableParallelism();
+}
+
+function describeActive(name: BackendName, threads: number, reason: string): BackendInfo {
+  const info: BackendInfo = {
+    name,
+    package: PACKAGE_OF[name],
+    version: packageVersion(PACKAGE_OF[name]),
+    threads,
+    reason,
+    kernels: name === 'wasm' ? wasmKernels : "the backend's own",
+  };
+  if (name === 'webgpu' && webGpuAdapter !== null) {
+    info.adapter = webGpuAdapter;
+    info.reason = `${reason}; adapter ${adapterSummary(webGpuAdapter)}`;
+  }
+  return info;
 }
 
 async function init(preference: BackendPreference): Promise<BackendInfo> {
@@ -163,15 +211,8 @@ async function init(preference: BackendPreference): Promise<BackendInfo> {
   const tf = await loadCore();
   if (preference !== 'auto') {
     try {
-      const threads = await activate(tf, preference);
-      current = {
-        name: preference,
-        package: PACKAGE_OF[preference],
-        version: packageVersion(PACKAGE_OF[preference]),
-        threads,
-        reason: `forced by backend: ${preference}`,
-        kernels: preference === 'wasm' ? wasmKernels : "the backend's own",
-      };
+      const threads = await activate(tf, preference, true);
+      current = describeActive(preference, threads, `forced by backend: ${preference}`);
       return current;
     } catch (error) {
       throw new Error(
@@ -183,17 +224,10 @@ async function init(preference: BackendPreference): Promise<BackendInfo> {
   const skipped: string[] = [];
   for (const name of BACKEND_NAMES) {
     try {
-      const threads = await activate(tf, name);
+      const threads = await activate(tf, name, false);
       const why = skipped.length > 0 ? skipped.join('; ') : 'first choice';
       const warning = name === 'cpu' ? ' (pure-JS cpu backend: far too slow to train real models)' : '';
-      current = {
-        name,
-        package: PACKAGE_OF[name],
-        version: packageVersion(PACKAGE_OF[name]),
-        threads,
-        reason: `${why}${warning}`,
-        kernels: name === 'wasm' ? wasmKernels : "the backend's own",
-      };
+      current = describeActive(name, threads, `${why}${warning}`);
       if (name === 'cpu') process.emitWarning(`flow: falling back to the pure-JS cpu backend: ${why}`);
       return current;
     } catch (error) {

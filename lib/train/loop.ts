@@ -131,6 +131,11 @@ interface LoopState {
   workers: number;
   /** Fingerprint of the hyper-parameters that shape the arithmetic; a checkpoint from others is refused. */
   hparamsKey: string;
+  /**
+   * The TensorFlow.js backend the checkpoint was computed on (absent in checkpoints before it). Another backend
+   * may resume it, with a warning: the weights carry over exactly, but the arithmetic from there on differs.
+   */
+  backend?: string;
 }
 
 /** The data order of one epoch: a deterministic shuffle from the seed and the epoch number. */
@@ -237,6 +242,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     counters: { interrupted: 0, resumed: 0, trainSeconds: 0, imagesSeen: 0, totalSeconds: 0, inputSeconds: 0 },
     workers,
     hparamsKey: hparamsKey(hparams),
+    backend: tf.getBackend(),
   };
   let bestWeights: NamedArray[] | null = null;
   let lastCheckpoint: string | null = null;
@@ -259,7 +265,15 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     print,
   );
   if (resumed) {
-    state = resumed.state;
+    const backend = tf.getBackend();
+    if (resumed.state.backend !== undefined && resumed.state.backend !== backend) {
+      print(
+        `warning: checkpoint ${resumed.dir} was computed on the ${resumed.state.backend} backend and this run computes on ` +
+          `${backend}: training continues from its weights and optimizer state, but the final weights will not be ` +
+          `bit-identical to an uninterrupted run on either backend`,
+      );
+    }
+    state = { ...resumed.state, backend };
     state.counters.resumed += 1;
     writeAllWeights(model, resumed.groups.weights!);
     schedule.setState(state.schedule);
