@@ -16,6 +16,7 @@ import { readAllWeights } from '../../lib/train/gradients.js';
 import { listCheckpoints, type NamedArray } from '../../lib/train/checkpoint.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { syntheticData } from './synthetic.js';
+import { maxAbsWeightDiff } from '../helpers/tensors.js';
 
 const SIZE = 8;
 const train = syntheticData(8, SIZE, 1, 1, 21);
@@ -54,14 +55,6 @@ async function run(backend: BackendName, checkpointDir: string, stopAt?: number)
   return { result, weights, printed };
 }
 
-function maxAbsDiff(a: NamedArray[], b: NamedArray[]): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  a.forEach((array, i) => {
-    for (let j = 0; j < array.values.length; j++) max = Math.max(max, Math.abs(array.values[j]! - b[i]!.values[j]!));
-  });
-  return max;
-}
 
 function checkpointBackend(dir: string): unknown {
   const newest = listCheckpoints(dir)[0]!;
@@ -82,7 +75,7 @@ async function resumeAcross(from: BackendName, to: BackendName): Promise<void> {
   assert.ok(resumed.printed.some((line) => /resuming from checkpoint .*global step 2/.test(line)), resumed.printed.join('\n'));
   const reference = await run(to, makeTempDir());
   // Same data, order and hyper-parameters: only rounding differs between the backends.
-  assert.ok(maxAbsDiff(reference.weights, resumed.weights) < 1e-3, `resumed weights drifted ${maxAbsDiff(reference.weights, resumed.weights)}`);
+  assert.ok(maxAbsWeightDiff(reference.weights, resumed.weights) < 1e-3, `resumed weights drifted ${maxAbsWeightDiff(reference.weights, resumed.weights)}`);
 }
 
 test('a checkpoint written on cpu resumes on wasm, with a warning that the bits will differ', async () => {
@@ -99,11 +92,11 @@ after(() => void setTimeout(() => process.exit(), 1000).unref());
 test('webgpu: two uninterrupted runs agree bit for bit, and interrupted + resumed equals uninterrupted', { skip: noWebGpu ?? false }, async () => {
   const a = await run('webgpu', makeTempDir());
   const b = await run('webgpu', makeTempDir());
-  const rerun = maxAbsDiff(a.weights, b.weights);
+  const rerun = maxAbsWeightDiff(a.weights, b.weights);
   const dir = makeTempDir();
   assert.equal((await run('webgpu', dir, 3)).result.status, 'interrupted');
   const resumed = await run('webgpu', dir);
-  const resume = maxAbsDiff(a.weights, resumed.weights);
+  const resume = maxAbsWeightDiff(a.weights, resumed.weights);
   console.log(`# webgpu determinism: max |Δw| between two uninterrupted runs ${rerun}; uninterrupted vs resumed ${resume}`);
   assert.equal(rerun, 0, 'webgpu training is not deterministic: exact resume cannot hold');
   assert.equal(resume, 0, 'webgpu is deterministic, so an interrupted and resumed run must equal an uninterrupted one');

@@ -13,6 +13,7 @@ import { readAllWeights } from '../../lib/train/gradients.js';
 import { listCheckpoints, type NamedArray } from '../../lib/train/checkpoint.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { syntheticData } from './synthetic.js';
+import { maxAbsWeightDiff } from '../helpers/tensors.js';
 
 await initBackend('wasm');
 
@@ -58,15 +59,6 @@ async function run(
   return { result, weights, printed };
 }
 
-function maxAbsDiff(a: NamedArray[], b: NamedArray[]): number {
-  assert.equal(a.length, b.length);
-  let max = 0;
-  a.forEach((array, i) => {
-    assert.equal(array.name, b[i]!.name);
-    for (let j = 0; j < array.values.length; j++) max = Math.max(max, Math.abs(array.values[j]! - b[i]!.values[j]!));
-  });
-  return max;
-}
 
 async function interruptAt(checkpointDir: string, h: Hparams, step: number): Promise<TrainResult> {
   const controller = new AbortController();
@@ -92,8 +84,8 @@ for (const optimizer of ['adam', 'sgd'] as const) {
     const resumed = await run(dir, h);
     assert.equal(resumed.result.status, 'done');
     assert.ok(resumed.printed.some((line) => /resuming from checkpoint .*global step 5/.test(line)), resumed.printed.join('\n'));
-    assert.equal(maxAbsDiff(reference.weights, resumed.weights), 0);
-    assert.equal(maxAbsDiff(reference.result.bestWeights!, resumed.result.bestWeights!), 0);
+    assert.equal(maxAbsWeightDiff(reference.weights, resumed.weights), 0);
+    assert.equal(maxAbsWeightDiff(reference.result.bestWeights!, resumed.result.bestWeights!), 0);
     assert.equal(resumed.result.summary.interrupted_count, 1);
     assert.equal(resumed.result.summary.resumed_count, 1);
     // The same metrics lines (losses are exact; timings differ).
@@ -117,7 +109,7 @@ test('a truncated newest checkpoint is refused with a clear message and the prev
   assert.match(refusal, /weights\.bin: truncated or overwritten/);
   assert.ok(resumed.printed.some((line) => line.startsWith(`resuming from checkpoint ${checkpoints[1]!.dir}`)));
   // Resuming from the earlier checkpoint still replays exactly.
-  assert.equal(maxAbsDiff(reference.weights, resumed.weights), 0);
+  assert.equal(maxAbsWeightDiff(reference.weights, resumed.weights), 0);
   assert.ok(fs.existsSync(path.join(dir, `rejected-${path.basename(checkpoints[0]!.dir)}`)));
 });
 

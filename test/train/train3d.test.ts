@@ -13,6 +13,7 @@ import { createParallelEngine } from '../../lib/train/parallel.js';
 import type { NamedArray } from '../../lib/train/checkpoint.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { syntheticVolumes } from './synthetic.js';
+import { maxAbsWeightDiff } from '../helpers/tensors.js';
 
 const BACKEND = 'wasm';
 await initBackend(BACKEND);
@@ -71,14 +72,6 @@ async function run(checkpointDir: string, h: Hparams, workers: 1 | 2, extra: Par
   }
 }
 
-function maxAbsDiff(a: NamedArray[], b: NamedArray[]): number {
-  let max = 0;
-  a.forEach((array, i) => {
-    assert.equal(array.name, b[i]!.name);
-    for (let j = 0; j < array.values.length; j++) max = Math.max(max, Math.abs(array.values[j]! - b[i]!.values[j]!));
-  });
-  return max;
-}
 
 test('a 3D U-Net learns synthetic boxes (validation Dice rises well above chance)', async () => {
   const { result } = await run(makeTempDir(), hparams({ epochs: 12, augment: noAugmentation }), 1);
@@ -105,6 +98,6 @@ for (const workers of [1, 2] as const) {
     assert.equal(first.result.status, 'interrupted');
     const resumed = await run(dir, h, workers);
     assert.equal(resumed.result.status, 'done');
-    assert.equal(maxAbsDiff(reference.weights, resumed.weights), 0);
+    assert.equal(maxAbsWeightDiff(reference.weights, resumed.weights), 0);
   });
 }
