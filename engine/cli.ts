@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResolvedPipeline } from './loader.js';
 import type { StageCatalog } from './catalog.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: flow <command> [options]
 
@@ -75,7 +76,6 @@ const COMMAND_HELP: Record<string, string> = {
 `,
 };
 
-class UsageError extends Error {}
 
 interface ParsedArgs {
   command: string | undefined;

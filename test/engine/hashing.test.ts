@@ -139,29 +139,6 @@ test('cache commit: a second committer of one key keeps the first entry; forced 
   await assert.rejects(cache.commit(t4, fp, 'other', { stage: 's', pipeline: 'p', durationMs: 1 }, outputs, false), /output model \(model\) was not created/);
 });
 
-test('key locks: one holder at a time; a dead holder is taken over', async () => {
-  const cache = new Cache(makeTempDir());
-  const release = await cache.lock('k', () => true);
-  assert.ok(release);
-  let second = false;
-  const waiting = cache.lock('k', () => true).then((r) => ((second = true), r));
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(second, false);
-  release();
-  const r2 = await waiting;
-  assert.ok(r2);
-  r2();
-  // A lock file left by a process that no longer exists.
-  fs.writeFileSync(path.join(cache.dir, 'locks', 'dead.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname(), created: '' }));
-  const r3 = await cache.lock('dead', () => true);
-  assert.ok(r3);
-  r3();
-  // A waiter stops waiting when the entry appears (stillNeeded → false).
-  const r4 = await cache.lock('busy', () => true);
-  assert.equal(await cache.lock('busy', () => false), null);
-  r4!();
-});
-
 test('run ids sort by time and stay unique within one second', () => {
   const ids = new Set<string>();
   const dir = makeTempDir();

@@ -1,0 +1,144 @@
+// The one atomic-write helper of flow (the engine and lib/ both use it; lib/atomic.ts re-exports it): data goes
+// to a hidden temp name in the same folder, is fsynced, renamed over the final name, and the folder is fsynced,
+// so after a crash or power cut a reader sees the old file or the new one, never half of one. On failure the
+// temp file is removed and the error names the file, what went wrong and, for a full disk, how much is free.
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+
+/** A unique hidden temp name beside `target` (unique across processes without coordination). */
+export function tempNameBeside(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+}
+
+/** Whether a name is one of tempNameBeside's (for cleaners: leftovers of a crashed writer). */
+export function isAtomicTempName(name: string): boolean {
+  return /^\..+\.tmp-\d+-[0-9a-f]{12}$/.test(name);
+}
+
+/** "12.0 MB free on /mnt/x" (or null when the filesystem cannot say). */
+export function freeSpaceText(target: string): string | null {
+  let dir = path.resolve(target);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    const st = fs.statfsSync(dir);
+    return `${formatBytes(Number(st.bavail) * Number(st.bsize))} free on the filesystem of ${dir}`;
+  } catch {
+    return null;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) (v /= 1024), (i += 1);
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+const SPACE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+
+/**
+ * An error saying which file could not be written and why, keeping the original as `cause` (and its code, so
+ * callers can still branch on ENOSPC). A full disk adds how much space is left and what to do.
+ */
+export function writeError(file: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  let message = `cannot write ${file}: ${(err as Error).message}`;
+  if (code !== undefined && SPACE_CODES.has(code)) {
+    const free = freeSpaceText(file);
+    message = `cannot write ${file}: no space left (${code}${free ? `; ${free}` : ''}); free some space (\`flow gc\` deletes unreferenced cache entries) and run again`;
+  }
+  const wrapped = new Error(message, { cause: err }) as NodeJS.ErrnoException;
+  if (code !== undefined) wrapped.code = code;
+  return wrapped;
+}
+
+/** fsync of a folder, so a rename or a new name in it survives a power cut (some filesystems refuse: ignored). */
+export function fsyncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    // EISDIR/EINVAL/EPERM on filesystems without folder fsync: the rename itself is still atomic.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // as in fsyncDirSync
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Writes `data` to a new file (fsynced) at `file`, which must not exist yet; removes it on failure. */
+export function writeNewFileSync(file: string, data: string | Uint8Array, flag: 'w' | 'wx' = 'wx'): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, flag);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fd = undefined;
+    fs.rmSync(file, { force: true });
+    throw writeError(file, err);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Synchronous atomic write (the engine's state files, and the signal path, where nothing may be awaited). */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  } catch (err) {
+    throw writeError(file, err);
+  }
+  const temp = tempNameBeside(file);
+  writeNewFileSync(temp, data);
+  try {
+    fs.renameSync(temp, file);
+  } catch (err) {
+    fs.rmSync(temp, { force: true });
+    throw writeError(file, err);
+  }
+  fsyncDirSync(path.dirname(file));
+}
+
+export function writeJsonAtomicSync(file: string, value: unknown): void {
+  writeFileAtomicSync(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The asynchronous twin for stages and lib/ (same temp name, fsyncs and cleanup). */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const temp = tempNameBeside(file);
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    handle = await fs.promises.open(temp, 'wx');
+    await handle.writeFile(data);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.promises.rename(temp, file);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await fs.promises.rm(temp, { force: true });
+    throw writeError(file, err);
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
