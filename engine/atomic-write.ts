@@ -18,7 +18,7 @@ export function isAtomicTempName(name: string): boolean {
 
 /** "12.0 MB free on /mnt/x" (or null when the filesystem cannot say). */
 export function freeSpaceText(target: string): string | null {
-  let dir = path.resolve(target);
+  let dir = path.dirname(path.resolve(target));
   while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
   try {
     const st = fs.statfsSync(dir);
@@ -80,18 +80,21 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `data` to a new file (fsynced) at `file`, which must not exist yet; removes it on failure. */
-export function writeNewFileSync(file: string, data: string | Uint8Array, flag: 'w' | 'wx' = 'wx'): void {
+/**
+ * Writes `data` to a new file (fsynced) at `file`, which must not exist yet; removes it on failure. The error
+ * names `reportAs` (the file the caller means to write, not its temp name).
+ */
+export function writeNewFileSync(file: string, data: string | Uint8Array, reportAs = file): void {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, flag);
+    fd = fs.openSync(file, 'wx');
     fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
     fd = undefined;
     fs.rmSync(file, { force: true });
-    throw writeError(file, err);
+    throw writeError(reportAs, err);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }
@@ -105,7 +108,7 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array): vo
     throw writeError(file, err);
   }
   const temp = tempNameBeside(file);
-  writeNewFileSync(temp, data);
+  writeNewFileSync(temp, data, file);
   try {
     fs.renameSync(temp, file);
   } catch (err) {
@@ -141,4 +144,33 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * An append-only log file for pino that never throws into the code that logs: the first failed write (disk
+ * full) is reported once through `onError` and logging stops, while the run goes on and says so.
+ */
+export class AppendOnlyLog {
+  private fd: number | null;
+  private failed = false;
+  constructor(readonly file: string, private readonly onError: (err: Error) => void) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  write(chunk: string): boolean {
+    if (this.fd === null || this.failed) return true;
+    try {
+      fs.writeSync(this.fd, chunk);
+    } catch (err) {
+      this.failed = true;
+      this.onError(writeError(this.file, err));
+    }
+    return true;
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
 }

@@ -199,7 +199,15 @@ export async function runCommandStage(run: CommandRun): Promise<'done' | 'interr
     reaperInput()?.write(`+${group}\n`);
     if (run.recordFile) {
       const record: CommandRecord = { pgid: group, host: os.hostname(), stage: run.stageName, started: new Date().toISOString(), flowPid: process.pid };
-      writeJsonAtomic(run.recordFile, record);
+      try {
+        writeJsonAtomic(run.recordFile, record);
+      } catch (err) {
+        // Unrecorded, it could outlive us unnoticed (disk full): stop it and fail the stage.
+        signalGroup(group, 'SIGKILL');
+        liveGroups.delete(group);
+        await child;
+        throw err;
+      }
     }
   }
   if (run.signal.aborted) stop();

@@ -14,6 +14,7 @@ import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js'
 import { hashPath } from './hashing.js';
 import { writeJsonAtomic, writeFileAtomic } from './fs-util.js';
 import { tryAcquire, type Lease } from './lease-lock.js';
+import { AppendOnlyLog } from './atomic-write.js';
 import { UsageError } from './usage-error.js';
 import {
   collectEnv,
@@ -202,7 +203,9 @@ class Run {
       })
       .catch((err: unknown) => this.line(`flow: warning: could not record git facts in env.json: ${(err as Error).message}`));
     const pino = (await import('pino')).default;
-    this.log = pino({ base: { run: runId, pipeline: p.name } }, pino.destination({ dest: path.join(this.runDir, 'log.ndjson'), sync: true, append: true, mkdir: true }));
+    // A log write that fails (disk full) is said once and logging stops; it never throws into a stage.
+    const logFile = new AppendOnlyLog(path.join(this.runDir, 'log.ndjson'), (err) => this.line(`flow: warning: ${err.message}; the log stops here`));
+    this.log = pino({ base: { run: runId, pipeline: p.name } }, logFile);
     this.log.info({ resume: Boolean(this.opts.resumeRunDir), overrides: p.overrides }, 'run started');
   }
 

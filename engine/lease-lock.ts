@@ -160,7 +160,7 @@ export function tryAcquire(file: string, opts: LeaseOptions = {}): Lease | null 
     ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
   const temp = `${file}.new-${owner.token}`;
-  writeNewFileSync(temp, JSON.stringify(owner));
+  writeNewFileSync(temp, JSON.stringify(owner), file);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
