@@ -305,7 +305,7 @@ class Run {
     const key = message.slice(at + entriesDir.length).split(/[/\\\s:]/)[0]!;
     const owner = Object.entries(this.state.stages).find(([, s]) => s.key === key)?.[0] ?? this.cache.readEntry(key)?.stage;
     if (!owner) return message;
-    return `${message} [that file is in the cache entry of stage ${owner}: \`flow verify\` checks every entry; \`flow run --force ${owner}\` recomputes it]`;
+    return `${message} [that file is in the cache entry of stage ${owner} (key ${shortKey(key)}; its files may be hard links shared with the stage that first wrote them): \`flow run --force ${owner}\` recomputes it; \`flow verify --all\` finds every damaged entry]`;
   }
 
   async runStage(name: string): Promise<void> {
@@ -441,7 +441,8 @@ class Run {
       this.line(`✔ ${name}  done in ${formatSeconds(durationMs)}`);
       this.log.info({ stage: name, key, durationMs }, 'stage done');
     } catch (err) {
-      const message = this.ownerHint((err as Error).message);
+      // Built-in stages name the files they fail on; a command's own text is full of entry paths, so not there.
+      const message = stage.kind === null ? (err as Error).message : this.ownerHint((err as Error).message);
       Object.assign(st, { status: 'failed', ended: new Date().toISOString(), error: message });
       this.line(`✖ ${name}  failed: ${message}`);
       this.log.error({ stage: name, key, err }, 'stage failed');
