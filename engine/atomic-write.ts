@@ -142,6 +142,25 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   await fsyncDir(path.dirname(file));
 }
 
+/** Copies a file atomically (copy under a temp name, fsync, rename, folder fsync). */
+export async function copyFileAtomic(from: string, to: string): Promise<void> {
+  const temp = tempNameBeside(to);
+  try {
+    await fs.promises.copyFile(from, temp, fs.constants.COPYFILE_FICLONE);
+    const handle = await fs.promises.open(temp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.promises.rename(temp, to);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    throw writeError(to, err);
+  }
+  await fsyncDir(path.dirname(to));
+}
+
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }

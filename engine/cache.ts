@@ -164,9 +164,20 @@ export class Cache {
     return path.join(this.entryDir(key), 'outs', out.path);
   }
 
-  /** A fresh temp folder for one computation of `key`; its outs/ holds what the stage writes. */
+  /**
+   * A fresh temp folder for one computation of `key`; its outs/ holds what the stage writes. Called under the
+   * key's lock, so other temp folders of the key are left by dead computations (a SIGKILL): removed here.
+   */
   makeTemp(key: string): string {
-    const dir = path.join(this.dir, 'tmp', `${key}-${randomSuffix()}`);
+    const tmp = path.join(this.dir, 'tmp');
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(tmp);
+    } catch {
+      // no tmp/ yet
+    }
+    for (const name of names) if (name.startsWith(`${key}-`)) this.moveToTrash(path.join(tmp, name));
+    const dir = path.join(tmp, `${key}-${randomSuffix()}`);
     fs.mkdirSync(path.join(dir, 'outs'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'work'), { recursive: true });
     return dir;

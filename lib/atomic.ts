@@ -1,3 +1,3 @@
 // Atomic writes for stages and lib/: the engine's one helper (temp file + fsync + rename + folder fsync),
 // re-exported here so domain code keeps importing from lib/.
-export { tempNameBeside, writeFileAtomic, writeJsonAtomic, fsyncDir } from '../engine/atomic-write.js';
+export { copyFileAtomic, writeFileAtomic, writeJsonAtomic, fsyncDir } from '../engine/atomic-write.js';

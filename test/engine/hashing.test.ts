@@ -123,10 +123,11 @@ test('cache commit: a second committer of one key keeps the first entry; forced 
   const outputs = { model: { type: 'file' as const, path: 'model' } };
   const t1 = cache.makeTemp(key);
   fs.writeFileSync(path.join(t1, 'outs', 'model'), 'one');
-  const t2 = cache.makeTemp(key);
-  fs.writeFileSync(path.join(t2, 'outs', 'model'), 'two');
   assert.equal(cache.readEntry(key), undefined);
   const e1 = await cache.commit(t1, fp, key, { stage: 's', pipeline: 'p', durationMs: 1 }, outputs, false);
+  // A second computation of the key (the next lock holder, which did not look for the entry) commits too.
+  const t2 = cache.makeTemp(key);
+  fs.writeFileSync(path.join(t2, 'outs', 'model'), 'two');
   const e2 = await cache.commit(t2, fp, key, { stage: 's', pipeline: 'p', durationMs: 1 }, outputs, false);
   assert.deepEqual(e2, e1);
   assert.equal(fs.readFileSync(cache.outputPath(key, e1.outputs.model!), 'utf8'), 'one');
