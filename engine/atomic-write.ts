@@ -81,15 +81,15 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
- * Writes `data` to a new file (fsynced) at `file`, which must not exist yet; removes it on failure. The error
- * names `reportAs` (the file the caller means to write, not its temp name).
+ * Writes `data` to a new file (fsynced unless `durable` is false) at `file`, which must not exist yet; removes
+ * it on failure. The error names `reportAs` (the file the caller means to write, not its temp name).
  */
-export function writeNewFileSync(file: string, data: string | Uint8Array, reportAs = file): void {
+export function writeNewFileSync(file: string, data: string | Uint8Array, reportAs = file, durable = true): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(file, 'wx');
     fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } catch (err) {
     if (fd !== undefined) fs.closeSync(fd);
     fd = undefined;
@@ -100,22 +100,31 @@ export function writeNewFileSync(file: string, data: string | Uint8Array, report
   }
 }
 
+export interface AtomicWriteOptions {
+  /**
+   * false for derived files that are rebuilt from others (report.html, the stat cache): still atomic (a reader
+   * sees old or new), but not fsynced, so they cost a fully cached run no disk flushes. Default true.
+   */
+  durable?: boolean;
+}
+
 /** Synchronous atomic write (the engine's state files, and the signal path, where nothing may be awaited). */
-export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+export function writeFileAtomicSync(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
+  const durable = options.durable ?? true;
   try {
     fs.mkdirSync(path.dirname(file), { recursive: true });
   } catch (err) {
     throw writeError(file, err);
   }
   const temp = tempNameBeside(file);
-  writeNewFileSync(temp, data, file);
+  writeNewFileSync(temp, data, file, durable);
   try {
     fs.renameSync(temp, file);
   } catch (err) {
     fs.rmSync(temp, { force: true });
     throw writeError(file, err);
   }
-  fsyncDirSync(path.dirname(file));
+  if (durable) fsyncDirSync(path.dirname(file));
 }
 
 export function writeJsonAtomicSync(file: string, value: unknown): void {

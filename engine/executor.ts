@@ -188,8 +188,8 @@ class Run {
         writeRunSnapshot(this.runDir, stringify(p.config), p.overrides);
       }
       this.writer.writeNow();
+      // env.json is written once git has answered (a few ms, beside the first stages): one write, not two.
       this.env = collectEnv(this.opts.flowRoot, p.params);
-      writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
     } catch (err) {
       this.runLease?.release();
       // A new run that cannot write its folder (disk full) leaves none behind; a resumed one keeps its old state.

@@ -50,7 +50,7 @@ export class StatCache {
     if (!this.dirty || this.file === null) return;
     const obj: Record<string, StatCacheRecord> = {};
     for (const [p, rec] of this.records) if (fs.existsSync(p)) obj[p] = rec;
-    writeFileAtomic(this.file, JSON.stringify(obj));
+    writeFileAtomic(this.file, JSON.stringify(obj), { durable: false }); // only a cache: a lost update costs a re-read
     this.dirty = false;
   }
 }

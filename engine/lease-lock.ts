@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { fsyncDirSync, writeError, writeNewFileSync } from './atomic-write.js';
+import { writeError, writeNewFileSync } from './atomic-write.js';
 import { isSameProcessAlive, processStartTime } from './process-info.js';
 
 export interface LockOwner {
@@ -160,12 +160,12 @@ export function tryAcquire(file: string, opts: LeaseOptions = {}): Lease | null 
     ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
   const temp = `${file}.new-${owner.token}`;
-  writeNewFileSync(temp, JSON.stringify(owner), file);
+  // Complete before it is linked (atomic visibility); not fsynced: after a power cut its holder is gone anyway.
+  writeNewFileSync(temp, JSON.stringify(owner), file, false);
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         fs.linkSync(temp, file);
-        fsyncDirSync(path.dirname(file));
         const beat = startHeartbeat(file, owner, opts.heartbeatMs ?? Math.max(50, Math.floor(leaseMsOf(opts) / 6)));
         let released = false;
         return {
