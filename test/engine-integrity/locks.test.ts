@@ -22,7 +22,7 @@ async function projectNeedingA(): Promise<{ project: Awaited<ReturnType<typeof m
   return { project, lockFile: path.join(project.cacheDir, 'locks', `${key}.lock`) };
 }
 
-test('a 0-byte lock (a crash between create and write) is stale: run and resume go on', async () => {
+test('a 0-byte lock (a crash between create and write) is stale: the run goes on', async () => {
   const { project, lockFile } = await projectNeedingA();
   plantLock(lockFile, '', 0);
   const run = await runCliWithin(project, ['run', 'p.yaml']);
