@@ -11,6 +11,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { repoRoot } from '../test/helpers/paths.js';
 import { isPidAlive } from '../engine/process-info.js';
+import { leftoverTemps } from '../test/engine-integrity/helpers.js';
 
 function arg(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -121,24 +122,14 @@ function sideEffectAudit(file: string): { duplicates: number; repeated: number; 
   return { duplicates, repeated, unfinished };
 }
 
-/** Temp files, temp folders, locks and trash left in a cache or runs folder after a completed run. */
-function leftovers(dir: string): string[] {
-  const found: string[] = [];
-  const walk = (d: string, depth: number): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (/\.tmp-|\.lock\.(new|stale)-|\.command\.json$|\.lock$/.test(e.name)) found.push(p);
-      if ((path.basename(d) === 'tmp' || path.basename(d) === 'trash') && depth === 1) found.push(p);
-      if (e.isDirectory() && !e.isSymbolicLink() && depth < 6 && e.name !== 'entries') walk(p, depth + 1);
-    }
-  };
-  walk(dir, 0);
+function list(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir).map((name) => path.join(dir, name)) : [];
+}
+
+/** Temp files, temp folders, locks and trash left in the cache and runs folders after a completed run. */
+function leftovers(cache: string, runs: string): string[] {
+  const found = [...leftoverTemps(cache), ...leftoverTemps(runs), ...list(path.join(cache, 'tmp')), ...list(path.join(cache, 'trash')), ...list(path.join(cache, 'locks'))];
+  for (const pipeline of list(runs)) for (const run of list(pipeline)) if (fs.existsSync(path.join(run, 'run.lock'))) found.push(path.join(run, 'run.lock'));
   return found;
 }
 
@@ -182,7 +173,7 @@ async function cycle(t: Tally, home: string, cwd: string, args: string[], killMs
     t.corrupt += Math.max(1, damaged);
     t.notes.push(`verify exit ${verify.code} after kill ${t.kills}`);
   }
-  const left = [...leftovers(cache), ...leftovers(runs)];
+  const left = leftovers(cache, runs);
   if (left.length > 0) {
     t.leftovers += left.length;
     t.notes.push(`leftovers after kill ${t.kills}: ${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}`);
