@@ -82,7 +82,7 @@ const COMMAND_HELP: Record<string, string> = {
   file's size and xxhash128 against the manifest written when the entry was committed. (Every cache hit
   already checks sizes and, through the stat cache, digests; this also catches changes that kept a file's
   size and timestamps.) Damaged entries are moved to the cache's damaged/ folder and recomputed by the next
-  run. Exit 1 when any entry was damaged.
+  run. Exit 1 when any entry was damaged, or (for RUN) is missing.
 `,
 };
 
@@ -411,9 +411,10 @@ async function dispatch(args: ParsedArgs): Promise<number> {
       }
       const result = await verifyEntries(cacheDir, keys, (line) => process.stdout.write(`${line}\n`));
       const mb = (result.bytes / 1e6).toFixed(1);
-      if (result.damaged.length === 0) process.stdout.write(`verified ${result.checked} entries (${mb} MB) in ${cacheDir}: all intact\n`);
-      else process.stdout.write(`verified ${result.checked} entries (${mb} MB): ${result.damaged.length} damaged, moved aside; the next run recomputes them\n`);
-      return result.damaged.length === 0 ? 0 : 1;
+      const missing = result.missing.length > 0 ? `; ${result.missing.length} missing` : '';
+      if (result.damaged.length === 0) process.stdout.write(`verified ${result.checked} entries (${mb} MB) in ${cacheDir}: all intact${missing}\n`);
+      else process.stdout.write(`verified ${result.checked} entries (${mb} MB): ${result.damaged.length} damaged, moved aside; the next run recomputes them${missing}\n`);
+      return result.damaged.length === 0 && result.missing.length === 0 ? 0 : 1;
     }
     case 'gc': {
       expectPositionals(args, 0, 0, '');

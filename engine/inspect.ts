@@ -465,6 +465,8 @@ export interface VerifyResult {
   bytes: number;
   /** Entries whose files no longer match their manifest (moved to damaged/; the next run recomputes them). */
   damaged: { key: string; stage: string; problem: string }[];
+  /** Entries a run refers to that are not in the cache at all. */
+  missing: string[];
 }
 
 /**
@@ -475,9 +477,16 @@ export async function verifyEntries(cacheDir: string, keys: string[] | null, pro
   const cache = new Cache(cacheDir);
   const entriesDir = path.join(cacheDir, 'entries');
   const all = keys ?? (fs.existsSync(entriesDir) ? fs.readdirSync(entriesDir).sort() : []);
-  const result: VerifyResult = { checked: 0, bytes: 0, damaged: [] };
+  const result: VerifyResult = { checked: 0, bytes: 0, damaged: [], missing: [] };
   for (const key of all) {
-    if (!fs.existsSync(cache.entryDir(key))) continue;
+    if (!fs.existsSync(cache.entryDir(key))) {
+      // Asked for by a run (keys given): its result is gone; with --all there is nothing to check.
+      if (keys !== null) {
+        result.missing.push(key);
+        progress?.(`missing: ${key.slice(0, 12)}: the entry is gone (deleted by gc or found damaged earlier); \`flow resume\` recomputes it`);
+      }
+      continue;
+    }
     const entry = cache.readEntry(key);
     const problem = entry ? await cache.checkEntry(entry, null) : 'entry.json is missing or unreadable';
     result.checked += 1;

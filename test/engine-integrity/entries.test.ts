@@ -126,6 +126,9 @@ test('a deleted or broken stage link is noticed and restored by show and by resu
   // An entry that is gone: resume recomputes it in the same run folder.
   const keyD = lastRunState(project, 'diamond').stages.d!.key;
   fs.rmSync(path.join(project.cacheDir, 'entries', keyD), { recursive: true });
+  const verify = await runCliWithin(project, ['verify']);
+  assert.equal(verify.code, 1, verify.stdout);
+  assert.match(verify.stdout, /missing: [0-9a-f]{12}: the entry is gone/);
   const recomputed = await runCliWithin(project, ['resume']);
   assert.equal(recomputed.code, 0, recomputed.stderr);
   assert.match(recomputed.stderr, /stages\/d: its cache entry is gone/);
