@@ -350,15 +350,17 @@ class Run {
       this.writer.changed();
       return true;
     };
-    const lease = await this.cache.lock(key, {
-      stillNeeded: () => forcedReason !== undefined || this.cache.readEntry(key) === undefined,
-      signal: this.controller.signal,
-      purpose: `stage ${name} of run ${this.state.runId}`,
-      onWait: (message) => this.line(`… ${name}  ${message}`),
-    });
-    if (lease === null) {
-      await adoptTheirs();
-      return; // aborted while waiting: stays pending
+    let lease: Lease | null = null;
+    while (lease === null) {
+      lease = await this.cache.lock(key, {
+        stillNeeded: () => forcedReason !== undefined || this.cache.readEntry(key) === undefined,
+        signal: this.controller.signal,
+        purpose: `stage ${name} of run ${this.state.runId}`,
+        onWait: (message) => this.line(`… ${name}  ${message}`),
+      });
+      // No lease: the holder committed the entry (use it), or we were interrupted (the stage stays pending);
+      // an entry that fails its check was moved aside by adoptTheirs, so waiting again computes it.
+      if (lease === null && ((await adoptTheirs()) || this.controller.signal.aborted)) return;
     }
     let tempDir: string | null = null;
     try {
