@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Fingerprint } from './fingerprint.js';
 import { randomSuffix, readJsonIfExists, writeJsonAtomic } from './fs-util.js';
 import { fsyncDirSync } from './atomic-write.js';
-import { checkManifest, hashPath, sizeOfPath, StatCache, type OutputManifest } from './hashing.js';
+import { checkManifest, hashPath, StatCache, type OutputManifest } from './hashing.js';
 import { acquire, describeHolder, type Lease, type LockStatus } from './lease-lock.js';
 
 export interface EntryOutput {
@@ -200,7 +200,7 @@ export class Cache {
     const manifest: Record<string, OutputManifest> = {};
     // The files' stats at hashing time; after the rename into entries/ (same inodes, same mtimes) they seed the
     // stat cache under their final paths, so the next reuse verifies them without reading them again.
-    const seen: { rel: string; st: import('node:fs').BigIntStats; digest: string }[] = [];
+    const seen: { rel: string; st: fs.BigIntStats; digest: string }[] = [];
     for (const [name, out] of Object.entries(outputs)) {
       const abs = path.join(tempDir, 'outs', out.path);
       const st = fs.statSync(abs, { throwIfNoEntry: false });
@@ -217,7 +217,7 @@ export class Cache {
           seen.push({ rel: item.rel === '' ? out.path : `${out.path}/${item.rel}`, st: item.st, digest: item.digest });
         }
       });
-      recorded[name] = { type: out.type, path: out.path, digest, size: sizeOfPath(abs) };
+      recorded[name] = { type: out.type, path: out.path, digest, size: files.reduce((n, f) => n + f[1], 0) };
       manifest[name] = links.length > 0 ? { files, links } : { files };
     }
     fs.rmSync(path.join(tempDir, 'work'), { recursive: true, force: true });
