@@ -5,15 +5,48 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import os from 'node:os';
+import { isPidAlive } from './process-info.js';
 
-/** A unique hidden temp name beside `target` (unique across processes without coordination). */
+// Temp names carry the writer's host and pid, so a leftover of a killed writer can be told from a write in
+// progress, even on a filesystem that several hosts share.
+const HOST_TAG = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+const TEMP_NAME = /^\..+\.tmp-(.+)-(\d+)-[0-9a-f]{12}$/;
+/** A temp file of another host is taken as abandoned only after this long (atomic writes take milliseconds). */
+const FOREIGN_TEMP_STALE_MS = 60 * 60_000;
+
+/** A unique hidden temp name beside `target` (unique across processes and hosts without coordination). */
 export function tempNameBeside(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${HOST_TAG}-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
 }
 
-/** Whether a name is one of tempNameBeside's (for cleaners: leftovers of a crashed writer). */
-export function isAtomicTempName(name: string): boolean {
-  return /^\..+\.tmp-\d+-[0-9a-f]{12}$/.test(name);
+/**
+ * Whether `name` (in `dir`) is a temp file of tempNameBeside's left by a writer that is gone: one of this host
+ * whose process is dead, or one of another host older than an hour.
+ */
+export function isAbandonedTemp(dir: string, name: string): boolean {
+  const m = TEMP_NAME.exec(name);
+  if (!m) return false;
+  if (m[1] === HOST_TAG) return !isPidAlive(Number(m[2]));
+  const st = fs.statSync(path.join(dir, name), { throwIfNoEntry: false });
+  return st !== undefined && Date.now() - st.mtimeMs > FOREIGN_TEMP_STALE_MS;
+}
+
+/** Removes abandoned temp files (isAbandonedTemp) directly in `dir`; returns their paths. */
+export function removeAbandonedTemps(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!isAbandonedTemp(dir, name)) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
 }
 
 /** "12.0 MB free on /mnt/x" (or null when the filesystem cannot say). */

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Fingerprint } from './fingerprint.js';
 import { randomSuffix, readJsonIfExists, writeJsonAtomic } from './fs-util.js';
-import { fsyncDirSync } from './atomic-write.js';
+import { fsyncDirSync, removeAbandonedTemps } from './atomic-write.js';
 import { checkManifest, hashPath, StatCache, type OutputManifest } from './hashing.js';
 import { acquire, describeHolder, type Lease, type LockStatus } from './lease-lock.js';
 
@@ -317,12 +317,15 @@ export class Cache {
    */
   async lock(key: string, opts: { stillNeeded: () => boolean; signal?: AbortSignal; purpose?: string; onWait?: (message: string) => void }): Promise<Lease | null> {
     const file = this.lockFile(key);
-    return acquire(file, {
+    const lease = await acquire(file, {
       stillNeeded: opts.stillNeeded,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.purpose ? { purpose: opts.purpose } : {}),
       onWait: (holder: LockStatus & { state: 'held' }, waitedMs: number) =>
         opts.onWait?.(`waiting ${Math.round(waitedMs / 1000)} s for the lock of key ${key.slice(0, 8)}…: ${describeHolder(file, holder)}`),
     });
+    // Half-written command records or locks of killed processes (a few names: cheap).
+    if (lease) removeAbandonedTemps(path.dirname(file));
+    return lease;
   }
 }

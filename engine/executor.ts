@@ -14,9 +14,10 @@ import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js'
 import { hashPath } from './hashing.js';
 import { writeJsonAtomic, writeFileAtomic } from './fs-util.js';
 import { tryAcquire, type Lease } from './lease-lock.js';
-import { AppendOnlyLog } from './atomic-write.js';
+import { AppendOnlyLog, removeAbandonedTemps } from './atomic-write.js';
 import { UsageError } from './usage-error.js';
 import {
+  abandonedRunDirs,
   collectEnv,
   createRunDir,
   gitFacts,
@@ -152,10 +153,13 @@ class Run {
       if (!old) throw new Error(`${this.runDir}: no state.json; not a run folder`);
       this.runLease = tryAcquire(runLockPath(this.runDir), { purpose: `run ${old.runId}` });
       if (this.runLease === null) throw new UsageError(`run ${old.runId} is still running (its flow process holds ${runLockPath(this.runDir)}); wait for it or stop it first`);
+      removeAbandonedTemps(this.runDir); // half-writes of the process that was killed
       runId = old.runId;
       for (const [name, s] of Object.entries(old.stages)) if (s.status === 'done') this.keptFromResume.set(name, s);
       this.state = { ...old, status: 'running', pid: process.pid, host: os.hostname(), ended: null, order: p.order, stages: {} };
     } else {
+      // Folders of runs killed before their first state.json: invisible, never resumable; cleared here.
+      for (const dir of abandonedRunDirs(this.opts.runsDir, p.name)) fs.rmSync(dir, { recursive: true, force: true });
       ({ runId, runDir: this.runDir } = createRunDir(this.opts.runsDir, p.name));
       try {
         this.runLease = tryAcquire(runLockPath(this.runDir), { purpose: `run ${runId}` });

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createXXHash128, xxhash128 } from 'hash-wasm';
 import { writeFileAtomic } from './fs-util.js';
+import { removeAbandonedTemps } from './atomic-write.js';
 
 /** [size, mtimeNs, inode, digest] as stored in the stat cache file. */
 type StatCacheRecord = [string, string, string, string];
@@ -50,6 +51,7 @@ export class StatCache {
     if (!this.dirty || this.file === null) return;
     const obj: Record<string, StatCacheRecord> = {};
     for (const [p, rec] of this.records) if (fs.existsSync(p)) obj[p] = rec;
+    removeAbandonedTemps(path.dirname(this.file)); // a killed process's half-written copy
     writeFileAtomic(this.file, JSON.stringify(obj), { durable: false }); // only a cache: a lost update costs a re-read
     this.dirty = false;
   }

@@ -5,10 +5,10 @@ import type { JsonObject, JsonValue } from './stage.js';
 import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
 import { compareCases, definitionOf, formatCaseComparison, improvementOf, lowerIsBetter, renderDiffHtml, sameDefinition, type PerCaseComparison } from './compare.js';
 import { sizeOfPath } from './hashing.js';
-import { checkStageLinks, listRuns, readRunState, repairStageLinks, type RunState } from './run-folder.js';
+import { abandonedRunDirs, checkStageLinks, listRuns, readRunState, repairStageLinks, type RunState } from './run-folder.js';
 import { Cache } from './cache.js';
 import { inspectLock } from './lease-lock.js';
-import { isAtomicTempName } from './atomic-write.js';
+import { isAbandonedTemp } from './atomic-write.js';
 
 export interface RunSummary {
   runId: string;
@@ -445,7 +445,7 @@ export function collectGarbage(cacheDir: string, runsDir: string, dryRun: boolea
       const status = inspectLock(file);
       if (status.state === 'held') live.add(name.slice(0, -'.lock'.length));
       else if (status.state === 'stale') drop(file);
-    } else if (/\.lock\.(stale|new)-[0-9a-f]+$/.test(name) || isAtomicTempName(name)) drop(file);
+    } else if (isAbandonedTemp(locksDir, name)) drop(file);
   }
   for (const name of list(locksDir)) {
     const m = /^(.+)\.command\.json$/.exec(name);
@@ -456,7 +456,10 @@ export function collectGarbage(cacheDir: string, runsDir: string, dryRun: boolea
     const key = name.replace(/^trash-/, '').replace(/-[0-9a-f]{12}$/, '');
     if (!live.has(key)) drop(path.join(cacheDir, 'tmp', name));
   }
-  for (const name of list(cacheDir)) if (isAtomicTempName(name)) drop(path.join(cacheDir, name));
+  for (const name of list(cacheDir)) if (isAbandonedTemp(cacheDir, name)) drop(path.join(cacheDir, name));
+  // Run folders: temp files of killed writers, and folders a run was killed in before its state.json.
+  for (const r of listRuns(runsDir)) for (const name of list(r.runDir)) if (isAbandonedTemp(r.runDir, name)) drop(path.join(r.runDir, name));
+  for (const dir of abandonedRunDirs(runsDir)) drop(dir);
   return { removed, kept, bytes: removed.reduce((n, r) => n + r.bytes, 0), warnings };
 }
 

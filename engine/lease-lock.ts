@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { writeError, writeNewFileSync } from './atomic-write.js';
+import { tempNameBeside, writeError, writeNewFileSync } from './atomic-write.js';
 import { isSameProcessAlive, processStartTime } from './process-info.js';
 
 export interface LockOwner {
@@ -103,7 +103,7 @@ export function inspectLock(file: string, opts: LeaseOptions = {}): LockStatus {
  * processes judging it stale only one rename succeeds), and put back if a successor's lock was caught instead.
  */
 export function breakStaleLock(file: string, judged: { ino: number }): void {
-  const aside = `${file}.stale-${crypto.randomBytes(6).toString('hex')}`;
+  const aside = tempNameBeside(file); // a crash before its removal leaves an abandoned temp (removed by the next holder)
   try {
     fs.renameSync(file, aside);
   } catch {
@@ -159,7 +159,7 @@ export function tryAcquire(file: string, opts: LeaseOptions = {}): Lease | null 
     procStart: processStartTime(process.pid),
     ...(opts.purpose ? { purpose: opts.purpose } : {}),
   };
-  const temp = `${file}.new-${owner.token}`;
+  const temp = tempNameBeside(file);
   // Complete before it is linked (atomic visibility); not fsynced: after a power cut its holder is gone anyway.
   writeNewFileSync(temp, JSON.stringify(owner), file, false);
   try {

@@ -309,3 +309,36 @@ export function repairStageLinks(runDir: string, state: RunState): { lines: stri
   }
   return { lines, unrecoverable };
 }
+
+/** A run folder younger than this may be one whose process is between its mkdir and its lock. */
+const STARTING_RUN_GRACE_MS = 10_000;
+
+/**
+ * Run folders without state.json whose run lock is not held: a run killed between creating its folder and
+ * writing its first state (never listed, never resumable, only clutter). Of one pipeline, or of all.
+ */
+export function abandonedRunDirs(runsDir: string, pipeline?: string): string[] {
+  const found: string[] = [];
+  let pipelines: string[];
+  try {
+    pipelines = pipeline ? [pipeline] : fs.readdirSync(runsDir);
+  } catch {
+    return [];
+  }
+  for (const p of pipelines) {
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(path.join(runsDir, p));
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      const runDir = path.join(runsDir, p, id);
+      if (fs.existsSync(statePath(runDir))) continue;
+      const st = fs.statSync(runDir, { throwIfNoEntry: false });
+      if (!st?.isDirectory() || Date.now() - st.mtimeMs < STARTING_RUN_GRACE_MS) continue;
+      if (inspectLock(runLockPath(runDir)).state !== 'held') found.push(runDir);
+    }
+  }
+  return found;
+}

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeProject, spawnCli } from '../engine/helpers.js';
@@ -134,4 +135,30 @@ test('a deleted or broken stage link is noticed and restored by show and by resu
   assert.match(recomputed.stderr, /stages\/d: its cache entry is gone/);
   assert.match(recomputed.stderr, /▶ d {2}running/);
   assert.equal(fs.readFileSync(path.join(runDir, 'stages', 'd', 'd.txt'), 'utf8'), '1-1\n1-3\n1-2\n');
+});
+
+test('what killed writers leave is cleared: temp files in run folders and locks/, run folders without state.json', async () => {
+  const project = await makeProject();
+  project.write('p.yaml', DIAMOND);
+  assert.equal((await runCliWithin(project, ['run', 'p.yaml'])).code, 0);
+  const runDir = runDirs(project, 'diamond').at(-1)!;
+  const host = os.hostname().replace(/[^A-Za-z0-9.-]/g, '_');
+  const dead = 2 ** 22 + 777;
+  const stateTemp = path.join(runDir, `.state.json.tmp-${host}-${dead}-0123456789ab`);
+  const lockTemp = path.join(project.cacheDir, 'locks', `.k.command.json.tmp-${host}-${dead}-0123456789ab`);
+  const liveTemp = path.join(runDir, `.env.json.tmp-${host}-${process.pid}-0123456789ab`); // a write in progress
+  for (const f of [stateTemp, lockTemp, liveTemp]) (fs.mkdirSync(path.dirname(f), { recursive: true }), fs.writeFileSync(f, '{'));
+  const abandoned = path.join(project.runsDir, 'diamond', '20200101-000000-aaaa');
+  fs.mkdirSync(abandoned);
+  fs.writeFileSync(path.join(abandoned, 'config.yaml'), 'name: diamond\n');
+  const old = new Date(Date.now() - 60_000);
+  fs.utimesSync(abandoned, old, old);
+  const state = JSON.parse(fs.readFileSync(path.join(runDir, 'state.json'), 'utf8'));
+  fs.writeFileSync(path.join(runDir, 'state.json'), JSON.stringify({ ...state, status: 'interrupted' }));
+  assert.equal((await runCliWithin(project, ['resume'])).code, 0);
+  assert.ok(!fs.existsSync(stateTemp), 'resume clears its run folder of a killed writer\'s temp files');
+  assert.ok(fs.existsSync(liveTemp), 'a live writer\'s temp file is left alone');
+  assert.equal((await runCliWithin(project, ['run', 'p.yaml', '--set', 'salt=2'])).code, 0);
+  assert.ok(!fs.existsSync(lockTemp), 'taking a key lock clears half-written records in locks/');
+  assert.ok(!fs.existsSync(abandoned), 'a new run clears folders of runs killed before their first state.json');
 });
