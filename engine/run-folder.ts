@@ -186,8 +186,8 @@ export function collectEnv(flowRoot: string, params: JsonObject): JsonObject {
   };
 }
 
-/** Lists run folders (absolute paths) of one pipeline or of all, sorted by run id (= by start time). */
-export function listRuns(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
+/** Every runs/<pipeline>/<id> name (of one pipeline or of all), whether or not it holds a run. */
+function runFolderCandidates(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
   const result: { pipeline: string; runId: string; runDir: string }[] = [];
   let pipelines: string[];
   try {
@@ -202,11 +202,14 @@ export function listRuns(runsDir: string, pipeline?: string): { pipeline: string
     } catch {
       continue;
     }
-    for (const id of ids) {
-      const runDir = path.join(runsDir, p, id);
-      if (fs.existsSync(statePath(runDir))) result.push({ pipeline: p, runId: id, runDir });
-    }
+    for (const id of ids) result.push({ pipeline: p, runId: id, runDir: path.join(runsDir, p, id) });
   }
+  return result;
+}
+
+/** Lists run folders (absolute paths) of one pipeline or of all, sorted by run id (= by start time). */
+export function listRuns(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
+  const result = runFolderCandidates(runsDir, pipeline).filter((r) => fs.existsSync(statePath(r.runDir)));
   // Ids order runs by second; within one second the random suffix does not, so ties go by state.started.
   const startedOf = new Map<string, string>();
   const started = (r: { runDir: string }): string => {
@@ -318,27 +321,12 @@ const STARTING_RUN_GRACE_MS = 10_000;
  * writing its first state (never listed, never resumable, only clutter). Of one pipeline, or of all.
  */
 export function abandonedRunDirs(runsDir: string, pipeline?: string): string[] {
-  const found: string[] = [];
-  let pipelines: string[];
-  try {
-    pipelines = pipeline ? [pipeline] : fs.readdirSync(runsDir);
-  } catch {
-    return [];
-  }
-  for (const p of pipelines) {
-    let ids: string[];
-    try {
-      ids = fs.readdirSync(path.join(runsDir, p));
-    } catch {
-      continue;
-    }
-    for (const id of ids) {
-      const runDir = path.join(runsDir, p, id);
-      if (fs.existsSync(statePath(runDir))) continue;
+  return runFolderCandidates(runsDir, pipeline)
+    .map((r) => r.runDir)
+    .filter((runDir) => {
+      if (fs.existsSync(statePath(runDir))) return false;
       const st = fs.statSync(runDir, { throwIfNoEntry: false });
-      if (!st?.isDirectory() || Date.now() - st.mtimeMs < STARTING_RUN_GRACE_MS) continue;
-      if (inspectLock(runLockPath(runDir)).state !== 'held') found.push(runDir);
-    }
-  }
-  return found;
+      if (!st?.isDirectory() || Date.now() - st.mtimeMs < STARTING_RUN_GRACE_MS) return false;
+      return inspectLock(runLockPath(runDir)).state !== 'held';
+    });
 }
