@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResolvedPipeline } from './loader.js';
 import type { StageCatalog } from './catalog.js';
+import { UsageError } from './usage-error.js';
 
 const USAGE = `usage: flow <command> [options]
 
@@ -19,6 +20,7 @@ commands:
   graph FILE [--mermaid|--dot]  print the stage DAG
   watch FILE [--set k=v ...]    re-run dirty stages whenever the pipeline or its inputs change
   gc [--dry-run]                delete cache entries no run folder references
+  verify [RUN | --all]          re-read cache entries and check every file against its manifest
 
 common options:
   --cache DIR   cache folder (default: $FLOW_CACHE or ./.flow/cache)
@@ -71,11 +73,19 @@ const COMMAND_HELP: Record<string, string> = {
   re-runs, and only the dirty stages recompute.
 `,
   gc: `usage: flow gc [--dry-run] [--cache DIR] [--runs DIR]
-  Deletes cache entries and checkpoints that no run folder references, and abandoned temp folders.
+  Deletes cache entries and checkpoints that no run folder references, damaged and incomplete entries,
+  abandoned temp folders and stale locks. Everything is moved into the cache's trash/ before it is deleted,
+  so an interrupted gc never leaves half an entry; the next gc empties the trash.
+`,
+  verify: `usage: flow verify [RUN | --all] [--cache DIR] [--runs DIR]
+  Re-reads the cache entries of RUN (default: the latest run), or every entry with --all, and checks each
+  file's size and xxhash128 against the manifest written when the entry was committed. (Every cache hit
+  already checks sizes and, through the stat cache, digests; this also catches changes that kept a file's
+  size and timestamps.) Damaged entries are moved to the cache's damaged/ folder and recomputed by the next
+  run. Exit 1 when any entry was damaged, or (for RUN) is missing.
 `,
 };
 
-class UsageError extends Error {}
 
 interface ParsedArgs {
   command: string | undefined;
@@ -90,12 +100,13 @@ interface ParsedArgs {
   /** `--html [FILE]`: true for the default file. */
   html: string | true | undefined;
   dryRun: boolean;
+  all: boolean;
   format: 'text' | 'mermaid' | 'dot';
   help: boolean;
 }
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, format: 'text', help: false };
+  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, all: false, format: 'text', help: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     let flag = raw;
@@ -148,6 +159,9 @@ function parseArgs(argv: string[]): ParsedArgs {
       }
       case '--dry-run':
         args.dryRun = true;
+        break;
+      case '--all':
+        args.all = true;
         break;
       case '--mermaid':
         args.format = 'mermaid';
@@ -212,8 +226,22 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
     const runDir = resolveRun(runsDirOf(args, baseDir), args.positionals[0]);
     const state = readRunState(runDir)!;
     if (state.status === 'done') {
-      process.stderr.write(`run ${state.runId} is already done; nothing to resume\n`);
-      return 0;
+      // A done run is done only while its results are there: restore deleted links; recompute what is gone.
+      const { repairStageLinks } = await import('./run-folder.js');
+      const { Cache } = await import('./cache.js');
+      const repaired = repairStageLinks(runDir, state);
+      for (const line of repaired.lines) process.stderr.write(`${line}\n`);
+      const cache = new Cache(args.cache ? path.resolve(args.cache) : state.cacheDir);
+      let lost = repaired.unrecoverable.length;
+      for (const name of state.order) {
+        const key = state.stages[name]?.key;
+        const found = key ? await cache.findReusable(key) : undefined;
+        if (found && 'damaged' in found) (lost += 1), process.stderr.write(`stages/${name}: ${found.damaged}\n`);
+      }
+      if (lost === 0) {
+        process.stderr.write(`run ${state.runId} is already done; nothing to resume\n`);
+        return 0;
+      }
     }
     if (state.status === 'running') throw new UsageError(`run ${state.runId} is still running (pid ${state.pid} on ${state.host})`);
     process.stderr.write(`resuming run ${state.runId} (${state.pipeline})\n`);
@@ -369,10 +397,30 @@ async function dispatch(args: ParsedArgs): Promise<number> {
     }
     case 'watch':
       return watchCommand(args);
+    case 'verify': {
+      expectPositionals(args, 0, 1, 'RUN');
+      if (args.all && args.positionals.length > 0) throw new UsageError('flow verify takes RUN or --all, not both');
+      const { resolveRun, readRunState } = await import('./run-folder.js');
+      const { verifyEntries, runEntryKeys } = await import('./inspect.js');
+      let cacheDir = cacheDirOf(args, baseDir);
+      let keys: string[] | null = null;
+      if (!args.all) {
+        const runDir = resolveRun(runsDirOf(args, baseDir), args.positionals[0]);
+        keys = runEntryKeys(runDir);
+        if (!args.cache) cacheDir = readRunState(runDir)!.cacheDir;
+      }
+      const result = await verifyEntries(cacheDir, keys, (line) => process.stdout.write(`${line}\n`));
+      const mb = (result.bytes / 1e6).toFixed(1);
+      const missing = result.missing.length > 0 ? `; ${result.missing.length} missing` : '';
+      if (result.damaged.length === 0) process.stdout.write(`verified ${result.checked} entries (${mb} MB) in ${cacheDir}: all intact${missing}\n`);
+      else process.stdout.write(`verified ${result.checked} entries (${mb} MB): ${result.damaged.length} damaged, moved aside; the next run recomputes them${missing}\n`);
+      return result.damaged.length === 0 && result.missing.length === 0 ? 0 : 1;
+    }
     case 'gc': {
       expectPositionals(args, 0, 0, '');
       const { collectGarbage } = await import('./inspect.js');
       const result = collectGarbage(cacheDirOf(args, baseDir), runsDirOf(args, baseDir), args.dryRun);
+      for (const w of result.warnings) process.stderr.write(`flow: warning: ${w}\n`);
       for (const r of result.removed) process.stdout.write(`${args.dryRun ? 'would delete' : 'deleted'} ${r.path} (${r.bytes} bytes)\n`);
       process.stdout.write(`${args.dryRun ? 'would free' : 'freed'} ${result.bytes} bytes in ${result.removed.length} items; kept ${result.kept} referenced entries\n`);
       return 0;

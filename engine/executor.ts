@@ -13,13 +13,19 @@ import { Cache, type EntryRecord } from './cache.js';
 import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js';
 import { hashPath } from './hashing.js';
 import { writeJsonAtomic, writeFileAtomic } from './fs-util.js';
+import { tryAcquire, type Lease } from './lease-lock.js';
+import { AppendOnlyLog, removeAbandonedTemps } from './atomic-write.js';
+import { UsageError } from './usage-error.js';
 import {
+  abandonedRunDirs,
   collectEnv,
   createRunDir,
   gitFacts,
+  linkStageOutputs,
   listRuns,
   newStageState,
   readRunState,
+  runLockPath,
   StateWriter,
   writeRunSnapshot,
   type RunState,
@@ -118,12 +124,14 @@ class Run {
   private gitDone: Promise<void> = Promise.resolve();
   private readonly forced = new Map<string, string>();
   private readonly keptFromResume = new Map<string, StageState>();
+  /** This process's lease on the run folder: `flow runs` on any host tells a live run from a dead one by it. */
+  runLease: Lease | null = null;
 
   constructor(readonly p: ResolvedPipeline, readonly opts: RunOptions) {
     this.cache = new Cache(opts.cacheDir);
     this.stderr = opts.stderr ?? process.stderr;
     for (const s of [...(opts.force ?? []), ...(opts.from ?? [])]) {
-      if (!p.stages[s]) throw new Error(`no stage named "${s}" in ${p.file} (stages: ${p.order.join(', ')})`);
+      if (!p.stages[s]) throw new UsageError(`no stage named "${s}" in ${p.file} (stages: ${p.order.join(', ')})`);
     }
     for (const s of opts.force ?? []) this.forced.set(s, `forced (--force ${s})`);
     for (const s of opts.from ?? []) {
@@ -143,11 +151,23 @@ class Run {
       this.runDir = this.opts.resumeRunDir;
       const old = readRunState(this.runDir);
       if (!old) throw new Error(`${this.runDir}: no state.json; not a run folder`);
+      this.runLease = tryAcquire(runLockPath(this.runDir), { purpose: `run ${old.runId}` });
+      if (this.runLease === null) throw new UsageError(`run ${old.runId} is still running (its flow process holds ${runLockPath(this.runDir)}); wait for it or stop it first`);
+      removeAbandonedTemps(this.runDir); // half-writes of the process that was killed
       runId = old.runId;
       for (const [name, s] of Object.entries(old.stages)) if (s.status === 'done') this.keptFromResume.set(name, s);
       this.state = { ...old, status: 'running', pid: process.pid, host: os.hostname(), ended: null, order: p.order, stages: {} };
     } else {
+      // Folders of runs killed before their first state.json: invisible, never resumable; cleared here.
+      for (const dir of abandonedRunDirs(this.opts.runsDir, p.name)) fs.rmSync(dir, { recursive: true, force: true });
       ({ runId, runDir: this.runDir } = createRunDir(this.opts.runsDir, p.name));
+      try {
+        this.runLease = tryAcquire(runLockPath(this.runDir), { purpose: `run ${runId}` });
+      } catch (err) {
+        // Not even a lock file fits (disk full): leave no run folder that looks like a run.
+        fs.rmSync(this.runDir, { recursive: true, force: true });
+        throw err;
+      }
       this.state = {
         runId,
         pipeline: p.name,
@@ -163,25 +183,50 @@ class Run {
         order: p.order,
         stages: {},
       };
-      const { stringify } = await import('yaml');
-      writeRunSnapshot(this.runDir, stringify(p.config), p.overrides);
     }
     for (const name of p.order) this.state.stages[name] = newStageState();
-    this.writer = new StateWriter(this.runDir, this.state);
-    this.writer.writeNow();
-    this.env = collectEnv(this.opts.flowRoot, p.params);
-    writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
-    this.gitDone = gitFacts(p.baseDir).then((git) => {
-      this.env.git = git;
-      writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
-    });
+    this.writer = new StateWriter(this.runDir, this.state, (err) => this.line(`flow: error: ${err.message}`));
+    try {
+      if (!this.opts.resumeRunDir) {
+        const { stringify } = await import('yaml');
+        writeRunSnapshot(this.runDir, stringify(p.config), p.overrides);
+      }
+      this.writer.writeNow();
+      // env.json is written once git has answered (a few ms, beside the first stages): one write, not two.
+      this.env = collectEnv(this.opts.flowRoot, p.params);
+    } catch (err) {
+      this.runLease?.release();
+      // A new run that cannot write its folder (disk full) leaves none behind; a resumed one keeps its old state.
+      if (!this.opts.resumeRunDir) fs.rmSync(this.runDir, { recursive: true, force: true });
+      throw new Error(`run ${runId} could not start: ${(err as Error).message}`, { cause: err });
+    }
+    this.gitDone = gitFacts(p.baseDir)
+      .then((git) => {
+        this.env.git = git;
+        writeJsonAtomic(path.join(this.runDir, 'env.json'), this.env);
+      })
+      .catch((err: unknown) => this.line(`flow: warning: could not record git facts in env.json: ${(err as Error).message}`));
     const pino = (await import('pino')).default;
-    this.log = pino({ base: { run: runId, pipeline: p.name } }, pino.destination({ dest: path.join(this.runDir, 'log.ndjson'), sync: true, append: true, mkdir: true }));
+    // A log write that fails (disk full) is said once and logging stops; it never throws into a stage.
+    const logFile = new AppendOnlyLog(path.join(this.runDir, 'log.ndjson'), (err) => this.line(`flow: warning: ${err.message}; the log stops here`));
+    this.log = pino({ base: { run: runId, pipeline: p.name } }, logFile);
     this.log.info({ resume: Boolean(this.opts.resumeRunDir), overrides: p.overrides }, 'run started');
   }
 
   line(text: string): void {
     this.stderr.write(text + '\n');
+  }
+
+  /** state.json after a stage ends: a failed write (disk full) is said, and the next write tries again. */
+  writeStateOrWarn(): boolean {
+    try {
+      this.writer.writeNow();
+      return true;
+    } catch (err) {
+      this.line(`flow: error: ${(err as Error).message}`);
+      this.log?.error({ err }, 'state.json not written');
+      return false;
+    }
   }
 
   /** The latest earlier run of this pipeline (for explaining misses), read once. */
@@ -250,10 +295,21 @@ class Run {
   }
 
   linkStage(name: string, entry: EntryRecord): void {
-    const link = path.join(this.runDir, 'stages', name);
-    fs.mkdirSync(path.dirname(link), { recursive: true });
-    fs.rmSync(link, { force: true, recursive: true });
-    fs.symlinkSync(path.join(this.cache.entryDir(entry.key), 'outs'), link, 'dir');
+    linkStageOutputs(this.runDir, name, path.join(this.cache.entryDir(entry.key), 'outs'));
+  }
+
+  /**
+   * A failure that names a file inside a cache entry: which stage's output it is, so the user re-runs the
+   * stage that really owns the file (a hard-linked shard lives in several entries; the path says which).
+   */
+  ownerHint(message: string): string {
+    const entriesDir = path.join(this.cache.dir, 'entries') + path.sep;
+    const at = message.indexOf(entriesDir);
+    if (at < 0) return message;
+    const key = message.slice(at + entriesDir.length).split(/[/\\\s:]/)[0]!;
+    const owner = Object.entries(this.state.stages).find(([, s]) => s.key === key)?.[0] ?? this.cache.readEntry(key)?.stage;
+    if (!owner) return message;
+    return `${message} [that file is in the cache entry of stage ${owner} (key ${shortKey(key)}; its files may be hard links shared with the stage that first wrote them): \`flow run --force ${owner}\` recomputes it; \`flow verify --all\` finds every damaged entry]`;
   }
 
   async runStage(name: string): Promise<void> {
@@ -264,8 +320,11 @@ class Run {
     st.key = key;
     const forcedReason = this.forced.get(name);
     const kept = this.keptFromResume.get(name);
+    let damaged: string | undefined;
     if (forcedReason === undefined) {
-      const hit = this.cache.readEntry(key);
+      const found = await this.cache.findReusable(key);
+      if (found && 'damaged' in found) damaged = found.damaged;
+      const hit = found && !('damaged' in found) ? found : undefined;
       if (hit) {
         this.entries.set(name, hit);
         this.linkStage(name, hit);
@@ -283,11 +342,11 @@ class Run {
     }
     // A miss: say why, then compute under the key's lock (another process may be computing it right now).
     const prev = this.previousFingerprint(name);
-    const reasons = forcedReason ? [forcedReason] : prev ? explainMiss(prev, fp, name).map((r) => withParamOrigin(r, stage)) : ['new: no earlier run'];
+    const reasons = forcedReason ? [forcedReason] : damaged ? [damaged] : prev ? explainMiss(prev, fp, name).map((r) => withParamOrigin(r, stage)) : ['new: no earlier run'];
     // Another flow process on the same cache may commit this key while we wait for its lock: use its entry.
-    const adoptTheirs = (): boolean => {
-      const theirs = this.cache.readEntry(key);
-      if (!theirs) return false;
+    const adoptTheirs = async (): Promise<boolean> => {
+      const theirs = await this.cache.findReusable(key);
+      if (!theirs || 'damaged' in theirs) return false;
       this.entries.set(name, theirs);
       this.linkStage(name, theirs);
       Object.assign(st, { status: 'done', cached: true, reason: ['computed by another flow process'], durationMs: 0 });
@@ -295,14 +354,21 @@ class Run {
       this.writer.changed();
       return true;
     };
-    const release = await this.cache.lock(key, () => forcedReason !== undefined || this.cache.readEntry(key) === undefined, this.controller.signal);
-    if (release === null) {
-      adoptTheirs();
-      return; // aborted while waiting: stays pending
+    let lease: Lease | null = null;
+    while (lease === null) {
+      lease = await this.cache.lock(key, {
+        stillNeeded: () => forcedReason !== undefined || this.cache.readEntry(key) === undefined,
+        signal: this.controller.signal,
+        purpose: `stage ${name} of run ${this.state.runId}`,
+        onWait: (message) => this.line(`… ${name}  ${message}`),
+      });
+      // No lease: the holder committed the entry (use it), or we were interrupted (the stage stays pending);
+      // an entry that fails its check was moved aside by adoptTheirs, so waiting again computes it.
+      if (lease === null && ((await adoptTheirs()) || this.controller.signal.aborted)) return;
     }
     let tempDir: string | null = null;
     try {
-      if (forcedReason === undefined && adoptTheirs()) return;
+      if (forcedReason === undefined && (await adoptTheirs())) return;
       const checkpoint = this.cache.checkpointInfo(key);
       if (checkpoint) reasons.push(`resuming interrupted checkpoint from run ${checkpoint.run}`);
       else if (reasons.length === 0) reasons.push('same key as before, but no finished cache entry (it was interrupted, failed or removed)');
@@ -335,6 +401,7 @@ class Run {
           signal: this.controller.signal,
           log: stageLog,
           stderr: this.stderr,
+          recordFile: this.cache.commandRecordFile(key),
         });
       } else {
         const entry = this.opts.catalog.get(stage.kind)!;
@@ -380,14 +447,15 @@ class Run {
       this.line(`✔ ${name}  done in ${formatSeconds(durationMs)}`);
       this.log.info({ stage: name, key, durationMs }, 'stage done');
     } catch (err) {
-      const message = (err as Error).message;
+      // Built-in stages name the files they fail on; a command's own text is full of entry paths, so not there.
+      const message = stage.kind === null ? (err as Error).message : this.ownerHint((err as Error).message);
       Object.assign(st, { status: 'failed', ended: new Date().toISOString(), error: message });
       this.line(`✖ ${name}  failed: ${message}`);
-      this.log.error({ stage: name, key, err: message }, 'stage failed');
+      this.log.error({ stage: name, key, err }, 'stage failed');
     } finally {
       if (tempDir !== null) this.cache.discardTemp(tempDir);
-      release();
-      this.writer.writeNow();
+      lease.release();
+      this.writeStateOrWarn();
     }
   }
 
@@ -433,8 +501,12 @@ class Run {
         this.line(`flow: warning: could not copy metrics ${refText(this.p.metrics)}: ${(err as Error).message}`);
       }
     }
-    this.writer.writeNow();
-    this.cache.statCache.save();
+    const stateWritten = this.writeStateOrWarn();
+    try {
+      this.cache.statCache.save();
+    } catch (err) {
+      this.line(`flow: warning: could not save the stat cache (only costs re-reading unchanged files next time): ${(err as Error).message}`);
+    }
     try {
       // report.html is rebuilt from the run folder alone (engine/report.ts); a broken report never fails a run.
       const { writeRunReport } = await import('./report.js');
@@ -443,7 +515,8 @@ class Run {
       this.line(`flow: warning: could not write report.html: ${(err as Error).message}`);
     }
     this.log.info({ status }, 'run ended');
-    const exitCode = status === 'done' ? 0 : status === 'failed' ? 1 : INTERRUPT_EXIT_CODE;
+    this.runLease?.release();
+    const exitCode = !stateWritten ? 1 : status === 'done' ? 0 : status === 'failed' ? 1 : INTERRUPT_EXIT_CODE;
     return { runId: this.state.runId, runDir: this.runDir, status, exitCode, state: this.state };
   }
 }
@@ -463,8 +536,13 @@ export async function runPipeline(p: ResolvedPipeline, opts: RunOptions): Promis
         run.state.status = 'interrupted';
         run.state.ended = new Date().toISOString();
         for (const s of Object.values(run.state.stages)) if (s.status === 'running') s.status = 'interrupted';
-        run.writer.writeNow();
+        try {
+          run.writer.writeNow();
+        } catch {
+          // exiting anyway; the run reads as interrupted once its lease is gone
+        }
         stopCommands?.();
+        run.runLease?.release();
       },
     });
   }

@@ -5,7 +5,10 @@ import type { JsonObject, JsonValue } from './stage.js';
 import { readJsonIfExists, writeFileAtomic } from './fs-util.js';
 import { compareCases, definitionOf, formatCaseComparison, improvementOf, lowerIsBetter, renderDiffHtml, sameDefinition, type PerCaseComparison } from './compare.js';
 import { sizeOfPath } from './hashing.js';
-import { listRuns, readRunState, type RunState } from './run-folder.js';
+import { abandonedRunDirs, checkStageLinks, listRuns, readRunState, repairStageLinks, type RunState } from './run-folder.js';
+import { Cache } from './cache.js';
+import { inspectLock } from './lease-lock.js';
+import { isAbandonedTemp } from './atomic-write.js';
 
 export interface RunSummary {
   runId: string;
@@ -106,9 +109,25 @@ function duration(ms: number | null): string {
   return ms === null ? '—' : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`;
 }
 
+/** Every run's summary; one whose state.json cannot be read is listed as `unreadable` with the reason. */
 export async function listRunSummaries(runsDir: string, pipeline?: string): Promise<RunSummary[]> {
   const runs = listRuns(runsDir, pipeline);
-  return Promise.all(runs.map((r) => summarizeRun(r.runDir)));
+  return Promise.all(
+    runs.map((r) =>
+      summarizeRun(r.runDir).catch((err: unknown): RunSummary => ({
+        runId: r.runId,
+        pipeline: r.pipeline,
+        runDir: r.runDir,
+        status: 'unreadable',
+        stoppedAt: null,
+        error: `${(err as Error).message}`,
+        started: '',
+        durationMs: null,
+        params: {},
+        metrics: {},
+      })),
+    ),
+  );
 }
 
 /** A cell no wider than `max` characters: long values keep their start and end (paths differ at the end). */
@@ -140,7 +159,7 @@ export function formatRunsTable(runs: RunSummary[]): string {
   const notes: string[] = [];
   if (params.length === 0 && runs.length > 1) notes.push('(all runs have the same params)');
   const failed = runs.filter((r) => r.error !== null);
-  for (const r of failed) notes.push(`${r.runId}: ${r.stoppedAt} failed: ${clip(r.error!.split('\n')[0]!, 160)}`);
+  for (const r of failed) notes.push(r.status === 'unreadable' ? `${r.runId}: state.json unreadable: ${clip(r.error!.split('\n')[0]!, 200)}` : `${r.runId}: ${r.stoppedAt} failed: ${clip(r.error!.split('\n')[0]!, 160)}`);
   const resumable = runs.filter((r) => r.status === 'interrupted' || (r.status === 'failed' && r.error === null));
   if (resumable.length > 0) notes.push(`continue a stopped run with: flow resume ${resumable.at(-1)!.runId}`);
   return table(header, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
@@ -159,11 +178,14 @@ export interface ShowResult {
   stages: RunState['stages'];
   metrics: JsonValue | null;
   files: Record<string, string>;
+  /** Deleted or broken stages/ links found (and restored where their entry exists). */
+  links: string[];
 }
 
 export async function showRun(runDir: string): Promise<ShowResult> {
   const state = readRunState(runDir);
   if (!state) throw new Error(`${runDir}: no state.json; not a run folder`);
+  const links = checkStageLinks(runDir, state).length > 0 ? repairStageLinks(runDir, state).lines : [];
   const files: Record<string, string> = {};
   for (const name of ['config.yaml', 'overrides.txt', 'env.json', 'state.json', 'log.ndjson', 'metrics.json', 'report.html']) {
     if (fs.existsSync(path.join(runDir, name))) files[name] = path.join(runDir, name);
@@ -185,6 +207,7 @@ export async function showRun(runDir: string): Promise<ShowResult> {
     stages: state.stages,
     metrics: readJsonIfExists<JsonValue>(path.join(runDir, 'metrics.json')) ?? null,
     files,
+    links,
   };
 }
 
@@ -200,6 +223,7 @@ export function formatShow(s: ShowResult): string {
   }
   lines.push('', 'files:');
   for (const [k, v] of Object.entries(s.files)) lines.push(`  ${k}: ${v}`);
+  if (s.links.length > 0) lines.push('', 'stage links:', ...s.links.map((l) => `  ${l}`));
   return lines.join('\n') + '\n';
 }
 
@@ -228,6 +252,8 @@ export interface DiffResult {
   missingMetrics?: ('a' | 'b')[];
   /** Per-case tables of metrics.json matched by path and case id. */
   cases: PerCaseComparison;
+  /** Set when A and B are one run folder: nothing can differ. */
+  sameRun?: true;
 }
 
 function definitionsOf(metrics: JsonValue | undefined): JsonObject | undefined {
@@ -296,7 +322,8 @@ export async function diffRuns(runDirA: string, runDirB: string): Promise<DiffRe
   const direction = (m: DiffResult['metrics'][number]): number => (m.delta === null ? 0 : improvementOf(m.name, m.delta));
   const better = metrics.filter((m) => direction(m) > 0).map((m) => m.name);
   const worse = metrics.filter((m) => direction(m) < 0).map((m) => m.name);
-  return { a: a.runId, b: b.runId, ...(missingMetrics.length ? { missingMetrics } : {}), better, worse, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
+  const sameRun = fs.realpathSync(runDirA) === fs.realpathSync(runDirB);
+  return { a: a.runId, b: b.runId, ...(sameRun ? { sameRun: true as const } : {}), ...(missingMetrics.length ? { missingMetrics } : {}), better, worse, pipelineA: a.pipeline, pipelineB: b.pipeline, runDirA, runDirB, params, metrics, definitions, stages, cases: compareCases(rawA, rawB) };
 }
 
 function signedDelta(m: DiffResult['metrics'][number]): string {
@@ -312,6 +339,7 @@ function metricValue(v: number | null): string {
 }
 
 export function formatDiff(d: DiffResult): string {
+  if (d.sameRun) return `diff ${d.a} → ${d.b}: the same run (${d.runDirA}); nothing differs. Give two different runs (see \`flow runs\`).\n`;
   const lines = [`diff ${d.a} → ${d.b}${d.pipelineA !== d.pipelineB ? `  (pipelines ${d.pipelineA} → ${d.pipelineB})` : ''}`, '', 'params:'];
   if (d.params.length === 0) lines.push('  (no differences)');
   for (const p of d.params) lines.push(`  ${p.name}: ${valueText(p.old ?? undefined)} → ${valueText(p.new ?? undefined)}`);
@@ -362,35 +390,122 @@ export interface GcResult {
   removed: { path: string; bytes: number }[];
   kept: number;
   bytes: number;
+  /** Run folders whose state.json could not be read (their keys are not protected). */
+  warnings: string[];
 }
 
-/** Deletes cache entries, checkpoints and stale temp folders that no run folder under runsDir references. */
+/**
+ * Deletes cache entries and checkpoints that no run folder under runsDir references, damaged and incomplete
+ * entries, abandoned temp folders and stale locks. Crash-safe: everything is renamed into trash/ before it
+ * is deleted, so a SIGKILL leaves whole entries or none, and the next gc (or run) empties the trash.
+ */
 export function collectGarbage(cacheDir: string, runsDir: string, dryRun: boolean): GcResult {
+  const cache = new Cache(cacheDir);
   const referenced = new Set<string>();
+  const warnings: string[] = [];
   for (const r of listRuns(runsDir)) {
-    const state = readRunState(r.runDir);
+    let state: RunState | undefined;
+    try {
+      state = readRunState(r.runDir);
+    } catch (err) {
+      warnings.push(`${r.runDir}: ${(err as Error).message}; its cache entries are not kept for it`);
+      continue;
+    }
     for (const s of Object.values(state?.stages ?? {})) if (s.key) referenced.add(s.key);
   }
   const removed: GcResult['removed'] = [];
   let kept = 0;
   const drop = (p: string): void => {
     removed.push({ path: p, bytes: sizeOfPath(p) });
-    if (!dryRun) fs.rmSync(p, { recursive: true, force: true });
+    if (!dryRun) cache.moveToTrash(p);
   };
   const list = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
-  for (const key of list(path.join(cacheDir, 'entries'))) {
-    if (referenced.has(key)) kept += 1;
-    else drop(path.join(cacheDir, 'entries', key));
+  const trash = path.join(cacheDir, 'trash');
+  for (const name of list(trash)) {
+    removed.push({ path: path.join(trash, name), bytes: sizeOfPath(path.join(trash, name)) });
+    if (!dryRun) fs.rmSync(path.join(trash, name), { recursive: true, force: true });
   }
+  for (const key of list(path.join(cacheDir, 'entries'))) {
+    const dir = path.join(cacheDir, 'entries', key);
+    // A folder without entry.json is incomplete (a crash mid-delete of an older flow): never an entry.
+    if (referenced.has(key) && fs.existsSync(path.join(dir, 'entry.json'))) kept += 1;
+    else drop(dir);
+  }
+  for (const name of list(path.join(cacheDir, 'damaged'))) drop(path.join(cacheDir, 'damaged', name));
   for (const name of list(path.join(cacheDir, 'checkpoints'))) {
     const key = name.replace(/\.(fingerprint\.)?json$/, '');
     if (!referenced.has(key)) drop(path.join(cacheDir, 'checkpoints', name));
   }
-  // Temp folders whose key is not locked belong to processes that are gone.
-  const locked = new Set(list(path.join(cacheDir, 'locks')).map((n) => n.replace(/\.lock$/, '')));
+  // Locks: a stale one is removed; a held one protects its key's temp folders and command record.
+  const locksDir = path.join(cacheDir, 'locks');
+  const live = new Set<string>();
+  for (const name of list(locksDir)) {
+    const file = path.join(locksDir, name);
+    if (name.endsWith('.lock')) {
+      const status = inspectLock(file);
+      if (status.state === 'held') live.add(name.slice(0, -'.lock'.length));
+      else if (status.state === 'stale') drop(file);
+    } else if (isAbandonedTemp(locksDir, name)) drop(file);
+  }
+  for (const name of list(locksDir)) {
+    const m = /^(.+)\.command\.json$/.exec(name);
+    if (m && !live.has(m[1]!)) drop(path.join(locksDir, name));
+  }
+  // Temp folders whose key is not locked by a live process belong to processes that are gone.
   for (const name of list(path.join(cacheDir, 'tmp'))) {
     const key = name.replace(/^trash-/, '').replace(/-[0-9a-f]{12}$/, '');
-    if (!locked.has(key)) drop(path.join(cacheDir, 'tmp', name));
+    if (!live.has(key)) drop(path.join(cacheDir, 'tmp', name));
   }
-  return { removed, kept, bytes: removed.reduce((n, r) => n + r.bytes, 0) };
+  for (const name of list(cacheDir)) if (isAbandonedTemp(cacheDir, name)) drop(path.join(cacheDir, name));
+  // Run folders: temp files of killed writers, and folders a run was killed in before its state.json.
+  for (const r of listRuns(runsDir)) for (const name of list(r.runDir)) if (isAbandonedTemp(r.runDir, name)) drop(path.join(r.runDir, name));
+  for (const dir of abandonedRunDirs(runsDir)) drop(dir);
+  return { removed, kept, bytes: removed.reduce((n, r) => n + r.bytes, 0), warnings };
+}
+
+export interface VerifyResult {
+  checked: number;
+  bytes: number;
+  /** Entries whose files no longer match their manifest (moved to damaged/; the next run recomputes them). */
+  damaged: { key: string; stage: string; problem: string }[];
+  /** Entries a run refers to that are not in the cache at all. */
+  missing: string[];
+}
+
+/**
+ * Re-reads every file of the given entries (all when `keys` is null) and checks it against the entry's
+ * manifest: the full check that a cache hit's metadata check stands for. Damaged entries are moved aside.
+ */
+export async function verifyEntries(cacheDir: string, keys: string[] | null, progress?: (line: string) => void): Promise<VerifyResult> {
+  const cache = new Cache(cacheDir);
+  const entriesDir = path.join(cacheDir, 'entries');
+  const all = keys ?? (fs.existsSync(entriesDir) ? fs.readdirSync(entriesDir).sort() : []);
+  const result: VerifyResult = { checked: 0, bytes: 0, damaged: [], missing: [] };
+  for (const key of all) {
+    if (!fs.existsSync(cache.entryDir(key))) {
+      // Asked for by a run (keys given): its result is gone; with --all there is nothing to check.
+      if (keys !== null) {
+        result.missing.push(key);
+        progress?.(`missing: ${key.slice(0, 12)}: the entry is gone (deleted by gc or found damaged earlier); \`flow resume\` recomputes it`);
+      }
+      continue;
+    }
+    const entry = cache.readEntry(key);
+    const problem = entry ? await cache.checkEntry(entry, null) : 'entry.json is missing or unreadable';
+    result.checked += 1;
+    result.bytes += entry ? Object.values(entry.outputs).reduce((n, o) => n + o.size, 0) : 0;
+    if (problem !== null) {
+      const reason = cache.quarantine(key, problem);
+      result.damaged.push({ key, stage: entry?.stage ?? '?', problem: reason });
+      progress?.(`damaged: ${key.slice(0, 12)} (stage ${entry?.stage ?? '?'}): ${reason}`);
+    }
+  }
+  return result;
+}
+
+/** The keys of a run's finished stages (what `flow verify RUN` checks). */
+export function runEntryKeys(runDir: string): string[] {
+  const state = readRunState(runDir);
+  if (!state) throw new Error(`${runDir}: no state.json; not a run folder`);
+  return state.order.map((n) => state.stages[n]).filter((s) => s?.status === 'done' && s.key).map((s) => s!.key!);
 }

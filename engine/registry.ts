@@ -3,6 +3,7 @@
 // Also computes code digests (shared with build-registry and with tests that register toy stages).
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from './atomic-write.js';
 import { builtinModules } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { StageCatalog, StageCatalogEntry } from './catalog.js';
@@ -43,10 +44,7 @@ export function readRegistryFile(file: string): StageCatalogEntry[] {
 export function writeRegistryFile(file: string, entries: StageCatalogEntry[]): void {
   const dir = path.dirname(file);
   const stages = entries.map((e) => ({ ...e, modulePath: path.relative(dir, e.modulePath) }));
-  fs.mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify({ stages } satisfies RegistryFile, null, 1) + '\n');
-  fs.renameSync(tmp, file);
+  writeFileAtomicSync(file, JSON.stringify({ stages } satisfies RegistryFile, null, 1) + '\n');
 }
 
 /**

@@ -386,6 +386,6 @@ ${artifacts ? `<section id="outputs"><h2>Outputs</h2>${artifacts}</section>` : '
 /** Writes (or rewrites) runDir/report.html atomically. */
 export function writeRunReport(runDir: string): string {
   const file = path.join(runDir, 'report.html');
-  writeFileAtomic(file, renderRunReport(runDir));
+  writeFileAtomic(file, renderRunReport(runDir), { durable: false }); // derived: rebuilt from the run folder
   return file;
 }

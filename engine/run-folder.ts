@@ -7,6 +7,8 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { JsonObject } from './stage.js';
 import { isPidAlive, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from './fs-util.js';
+import { UsageError } from './usage-error.js';
+import { inspectLock } from './lease-lock.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
 export type StageStatus = 'pending' | 'running' | 'done' | 'failed' | 'interrupted';
@@ -83,14 +85,30 @@ export function statePath(runDir: string): string {
   return path.join(runDir, 'state.json');
 }
 
+/** The lease lock a running flow process holds on its run folder (engine/lease-lock.ts). */
+export function runLockPath(runDir: string): string {
+  return path.join(runDir, 'run.lock');
+}
+
 /**
- * Reads a run's state; a run that says `running` but whose process is gone (SIGKILL, power cut) is reported
- * as interrupted, and so are its running stages.
+ * Whether the process of a run that says `running` is still at it: its lease on the run folder is held (any
+ * host: the heartbeat decides), or, for run folders of flow versions without a lease, its pid lives here.
+ */
+function runIsLive(runDir: string, state: RunState): boolean {
+  const lock = inspectLock(runLockPath(runDir));
+  if (lock.state === 'held') return true;
+  if (lock.state === 'stale') return false;
+  return state.host !== os.hostname() || (isPidAlive(state.pid) && state.pid !== process.pid);
+}
+
+/**
+ * Reads a run's state; a run that says `running` but whose process is gone (SIGKILL, power cut, a zombie) is
+ * reported as interrupted, and so are its running stages.
  */
 export function readRunState(runDir: string): RunState | undefined {
   const state = readJsonIfExists<RunState>(statePath(runDir));
   if (!state) return undefined;
-  if (state.status === 'running' && state.host === os.hostname() && !isPidAlive(state.pid)) {
+  if (state.status === 'running' && !runIsLive(runDir, state)) {
     state.status = 'interrupted';
     for (const s of Object.values(state.stages)) if (s.status === 'running') s.status = 'interrupted';
   }
@@ -103,11 +121,18 @@ export function readRunState(runDir: string): RunState | undefined {
  */
 export class StateWriter {
   private timer: NodeJS.Timeout | null = null;
-  constructor(readonly runDir: string, readonly state: RunState) {}
+  /** `onError` hears a failed coalesced write (disk full), which happens in a timer where nobody could catch it. */
+  constructor(readonly runDir: string, readonly state: RunState, private readonly onError: (err: Error) => void = () => undefined) {}
 
   changed(): void {
     if (this.timer !== null) return;
-    this.timer = setTimeout(() => this.writeNow(), 200);
+    this.timer = setTimeout(() => {
+      try {
+        this.writeNow();
+      } catch (err) {
+        this.onError(err as Error);
+      }
+    }, 200);
   }
 
   writeNow(): void {
@@ -161,8 +186,8 @@ export function collectEnv(flowRoot: string, params: JsonObject): JsonObject {
   };
 }
 
-/** Lists run folders (absolute paths) of one pipeline or of all, sorted by run id (= by start time). */
-export function listRuns(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
+/** Every runs/<pipeline>/<id> name (of one pipeline or of all), whether or not it holds a run. */
+function runFolderCandidates(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
   const result: { pipeline: string; runId: string; runDir: string }[] = [];
   let pipelines: string[];
   try {
@@ -177,15 +202,26 @@ export function listRuns(runsDir: string, pipeline?: string): { pipeline: string
     } catch {
       continue;
     }
-    for (const id of ids) {
-      const runDir = path.join(runsDir, p, id);
-      if (fs.existsSync(statePath(runDir))) result.push({ pipeline: p, runId: id, runDir });
-    }
+    for (const id of ids) result.push({ pipeline: p, runId: id, runDir: path.join(runsDir, p, id) });
   }
+  return result;
+}
+
+/** Lists run folders (absolute paths) of one pipeline or of all, sorted by run id (= by start time). */
+export function listRuns(runsDir: string, pipeline?: string): { pipeline: string; runId: string; runDir: string }[] {
+  const result = runFolderCandidates(runsDir, pipeline).filter((r) => fs.existsSync(statePath(r.runDir)));
   // Ids order runs by second; within one second the random suffix does not, so ties go by state.started.
   const startedOf = new Map<string, string>();
   const started = (r: { runDir: string }): string => {
-    if (!startedOf.has(r.runDir)) startedOf.set(r.runDir, readJsonIfExists<RunState>(statePath(r.runDir))?.started ?? '');
+    if (!startedOf.has(r.runDir)) {
+      let value = '';
+      try {
+        value = readJsonIfExists<RunState>(statePath(r.runDir))?.started ?? '';
+      } catch {
+        // unreadable state.json: listed (and marked) by its reader; sorted by its id alone
+      }
+      startedOf.set(r.runDir, value);
+    }
     return startedOf.get(r.runDir)!;
   };
   const second = (id: string): string => id.slice(0, 15);
@@ -205,12 +241,92 @@ export function resolveRun(runsDir: string, spec: string | undefined): string {
   const all = listRuns(runsDir);
   if (spec === undefined || spec === 'latest') {
     const last = all.at(-1);
-    if (!last) throw new Error(`no runs under ${runsDir}`);
+    if (!last) throw new UsageError(`no runs under ${runsDir}`);
     return last.runDir;
   }
   if (fs.existsSync(statePath(spec))) return path.resolve(spec);
   const matches = all.filter((r) => r.runId.startsWith(spec));
   if (matches.length === 1) return matches[0]!.runDir;
-  if (matches.length === 0) throw new Error(`no run matches "${spec}" under ${runsDir} (try \`flow runs\`)`);
-  throw new Error(`"${spec}" matches ${matches.length} runs (${matches.slice(0, 4).map((m) => m.runId).join(', ')}…); give more of the id`);
+  if (matches.length === 0) throw new UsageError(`no run matches "${spec}" under ${runsDir} (try \`flow runs\`)`);
+  throw new UsageError(`"${spec}" matches ${matches.length} runs (${matches.slice(0, 4).map((m) => m.runId).join(', ')}…); give more of the id`);
+}
+
+export interface StageLinkProblem {
+  stage: string;
+  link: string;
+  /** The entry outs/ folder the link should point to. */
+  target: string;
+  /** `missing` (link deleted), `broken` (points elsewhere or nowhere), `entry-gone` (the entry itself is missing). */
+  problem: 'missing' | 'broken' | 'entry-gone';
+}
+
+/** The `stages/<name>` links of a run's done stages that are deleted or wrong (the run folder's view of its results). */
+export function checkStageLinks(runDir: string, state: RunState): StageLinkProblem[] {
+  const problems: StageLinkProblem[] = [];
+  for (const name of state.order) {
+    const s = state.stages[name];
+    if (!s || s.status !== 'done' || !s.key) continue;
+    const link = path.join(runDir, 'stages', name);
+    const entryDir = path.join(state.cacheDir, 'entries', s.key);
+    const target = path.join(entryDir, 'outs');
+    if (!fs.existsSync(path.join(entryDir, 'entry.json'))) {
+      problems.push({ stage: name, link, target, problem: 'entry-gone' });
+      continue;
+    }
+    let current: string | null = null;
+    try {
+      current = fs.readlinkSync(link);
+    } catch {
+      current = null;
+    }
+    if (current === null) problems.push({ stage: name, link, target, problem: fs.lstatSync(link, { throwIfNoEntry: false }) ? 'broken' : 'missing' });
+    else if (path.resolve(path.dirname(link), current) !== target) problems.push({ stage: name, link, target, problem: 'broken' });
+  }
+  return problems;
+}
+
+/** Points `stages/<name>` at a cache entry's outs/ (replacing whatever is there). */
+export function linkStageOutputs(runDir: string, stage: string, target: string): void {
+  const link = path.join(runDir, 'stages', stage);
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  fs.rmSync(link, { force: true, recursive: true });
+  fs.symlinkSync(target, link, 'dir');
+}
+
+/** Restores the links that can be restored (their entry exists); returns one line per problem found. */
+export function repairStageLinks(runDir: string, state: RunState): { lines: string[]; unrecoverable: StageLinkProblem[] } {
+  const lines: string[] = [];
+  const unrecoverable: StageLinkProblem[] = [];
+  for (const p of checkStageLinks(runDir, state)) {
+    if (p.problem === 'entry-gone') {
+      unrecoverable.push(p);
+      lines.push(`stages/${p.stage}: its cache entry is gone (deleted by gc or found damaged); \`flow resume ${state.runId}\` recomputes it`);
+      continue;
+    }
+    try {
+      linkStageOutputs(runDir, p.stage, p.target);
+      lines.push(`stages/${p.stage}: the link was ${p.problem === 'missing' ? 'deleted' : 'broken'}; restored it (→ ${p.target})`);
+    } catch (err) {
+      lines.push(`stages/${p.stage}: the link is ${p.problem} and could not be restored: ${(err as Error).message}`);
+    }
+  }
+  return { lines, unrecoverable };
+}
+
+/** A run folder younger than this may be one whose process is between its mkdir and its lock. */
+const STARTING_RUN_GRACE_MS = 10_000;
+
+/**
+ * Run folders without state.json whose run lock is not held: a run killed between creating its folder and
+ * writing its first state (never listed, never resumable, only clutter). Of one pipeline, or of all.
+ */
+export function abandonedRunDirs(runsDir: string, pipeline?: string): string[] {
+  return runFolderCandidates(runsDir, pipeline)
+    .map((r) => r.runDir)
+    .filter((runDir) => {
+      if (fs.existsSync(statePath(runDir))) return false;
+      const st = fs.statSync(runDir, { throwIfNoEntry: false });
+      if (!st?.isDirectory() || Date.now() - st.mtimeMs < STARTING_RUN_GRACE_MS) return false;
+      return inspectLock(runLockPath(runDir)).state !== 'held';
+    });
 }

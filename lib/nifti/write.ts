@@ -1,6 +1,6 @@
 // Writes NIfTI-1 single files (.nii, or .nii.gz when the name ends so) with both the sform and the qform
 // set from one affine, so a prediction written here overlays its source scan in any viewer.
-import { rename, writeFile, unlink } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic.js';
 import { gzipSync } from 'node:zlib';
 
 export type NiftiWriteDatatype = 'uint8' | 'int16' | 'float32';
@@ -156,19 +156,10 @@ export function encodeNifti(input: NiftiWriteInput): Uint8Array {
   return bytes;
 }
 
-let tempCounter = 0;
-
-/** Writes a NIfTI-1 file atomically (temp + rename); gzip-compressed when `file` ends with ".gz". */
+/** Writes a NIfTI-1 file atomically (lib/atomic.ts: temp, fsync, rename); gzip-compressed when `file` ends with ".gz". */
 export async function writeNifti(file: string, input: NiftiWriteInput): Promise<void> {
   let bytes = encodeNifti(input);
   // Node's gzip header carries no timestamp, so equal volumes give byte-identical files.
   if (file.endsWith('.gz')) bytes = gzipSync(bytes, { level: 9 });
-  const temp = `${file}.tmp-${process.pid}-${++tempCounter}`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(file, bytes);
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { xxhash64 } from 'hash-wasm';
 import { concatArrays } from '../typed-arrays.js';
+import { fsyncDir } from '../atomic.js';
 
 export const CHECKPOINT_FORMAT = 'flow.train-checkpoint/v1';
 
@@ -78,19 +79,6 @@ async function writeSynced(file: string, chunks: Uint8Array[]): Promise<void> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await fs.promises.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some filesystems refuse fsync on folders; the rename is still atomic.
-  }
-}
-
 /**
  * Writes a new checkpoint atomically; returns its folder. Keeps the one before it (`keep` complete ones in all)
  * and deletes older ones only after the new one is in place.
@@ -105,9 +93,38 @@ export async function writeCheckpoint<S>(
   const existing = listCheckpoints(dir);
   const seq = (existing[0]?.seq ?? 0) + 1;
   const finalDir = path.join(dir, `${CKPT_PREFIX}${String(seq).padStart(8, '0')}`);
-  const tempDir = path.join(dir, `.tmp-${path.basename(finalDir)}-${process.pid}`);
-  await fs.promises.rm(tempDir, { recursive: true, force: true });
+  const tempDir = path.join(dir, `${TEMP_PREFIX}${path.basename(finalDir)}-${process.pid}`);
+  // Partial checkpoints of a crashed or failed writer (one stage owns this folder at a time: its key's lock).
+  await removePartialCheckpoints(dir);
   await fs.promises.mkdir(tempDir);
+  try {
+    await fillCheckpoint(tempDir, seq, state, groups);
+    await fs.promises.rename(tempDir, finalDir);
+  } catch (error) {
+    await fs.promises.rm(tempDir, { recursive: true, force: true });
+    throw error;
+  }
+  await fsyncDir(dir);
+  for (const old of listCheckpoints(dir).slice(keep)) await fs.promises.rm(old.dir, { recursive: true, force: true });
+  return finalDir;
+}
+
+const TEMP_PREFIX = '.tmp-';
+
+/** Removes temp folders of checkpoints that were never completed; returns how many. */
+export async function removePartialCheckpoints(dir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch {
+    return 0;
+  }
+  const partial = names.filter((name) => name.startsWith(TEMP_PREFIX));
+  for (const name of partial) await fs.promises.rm(path.join(dir, name), { recursive: true, force: true });
+  return partial.length;
+}
+
+async function fillCheckpoint<S>(tempDir: string, seq: number, state: S, groups: Record<string, NamedArray[]>): Promise<void> {
   const manifests: Record<string, GroupManifest> = {};
   for (const [group, arrays] of Object.entries(groups)) {
     const joined = concatArrays(arrays.map((array) => asBytes(array.values)), (length) => new Uint8Array(length));
@@ -122,10 +139,6 @@ export async function writeCheckpoint<S>(
   }
   const stateFile: StateFile<S> = { format: CHECKPOINT_FORMAT, seq, writtenAt: new Date().toISOString(), groups: manifests, state };
   await writeSynced(path.join(tempDir, 'state.json'), [Buffer.from(JSON.stringify(stateFile))]);
-  await fs.promises.rename(tempDir, finalDir);
-  await syncDir(dir);
-  for (const old of listCheckpoints(dir).slice(keep)) await fs.promises.rm(old.dir, { recursive: true, force: true });
-  return finalDir;
 }
 
 /** Reads and verifies one checkpoint folder; throws a message naming the file and what is wrong. */
@@ -197,6 +210,8 @@ export async function loadLatestCheckpoint<S>(
   accept: (checkpoint: Checkpoint<S>) => void,
   report: (line: string) => void,
 ): Promise<Checkpoint<S> | null> {
+  await removePartialCheckpoints(dir);
+  let refused = 0;
   for (const candidate of listCheckpoints(dir)) {
     try {
       const checkpoint = await readCheckpoint<S>(candidate.dir);
@@ -207,7 +222,10 @@ export async function loadLatestCheckpoint<S>(
       await fs.promises.rm(rejected, { recursive: true, force: true });
       await fs.promises.rename(candidate.dir, rejected);
       report(`refused checkpoint ${candidate.dir}: ${(error as Error).message}; moved it to ${rejected}`);
+      refused += 1;
     }
   }
+  // The run's status line said it would resume; say plainly that it does not.
+  if (refused > 0) report(`starting over: no usable checkpoint (${refused} refused)`);
   return null;
 }

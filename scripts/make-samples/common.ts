@@ -1,15 +1,9 @@
 // Shared by the sample generators: atomic file writes and "was this module run directly" detection.
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Writes via a temp file + rename, so an interrupted generator never leaves a half-written file. */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const temp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(temp, data);
-  fs.renameSync(temp, file);
-}
+/** An interrupted generator never leaves a half-written file: flow's one atomic-write helper. */
+export { writeFileAtomicSync as writeFileAtomic } from '../../engine/atomic-write.js';
 
 /** True when the module at `moduleUrl` is the script node was started with. */
 export function isMainModule(moduleUrl: string): boolean {

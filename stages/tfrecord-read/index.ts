@@ -6,7 +6,7 @@ import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
 import { readExamples, readRecordSpec, SPEC_FILE } from '../../lib/tfrecord/spec.js';
 import { HEADER_BYTES, FOOTER_BYTES } from '../../lib/tfrecord/framing.js';
-import { writeJsonAtomic } from '../../lib/atomic.js';
+import { copyFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 
 export type TFRecordReadParams = Record<string, never>;
 
@@ -40,9 +40,7 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw err;
-    const temp = `${to}.copy-${process.pid}.tmp`;
-    await fsp.copyFile(from, temp);
-    await fsp.rename(temp, to);
+    await copyFileAtomic(from, to);
   }
 }
 
