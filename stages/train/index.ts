@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { loadTensorDataset, readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
 import { streamedValidation } from '../../lib/train/validation.js';
@@ -41,10 +42,12 @@ export default defineStage<TrainParams>({
     metrics: { description: 'metrics.jsonl: one line per step and per epoch', type: 'file' },
     summary: { description: 'summary.json: epochs run, best epoch and value, early stop, interruptions, speed', type: 'file' },
   },
+  platform: './platform.js',
   async run(ctx) {
     const hparams = readHparams(ctx.inputs.hparams!);
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
+    checkPlatform(ctx.platform, backend);
     // Training needs random access (a shuffle per epoch), so it is loaded whole; validation is read in order, so
     // it streams from disk each epoch and never has to fit in memory.
     const [train, valSpec] = await Promise.all([loadTensorDataset(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
