@@ -10,7 +10,8 @@ const USAGE = `usage: flow <command> [options]
 
 commands:
   run FILE [--set k=v ...] [--from STAGE] [--force STAGE] [--jobs N]   run a pipeline (cached stages are reused)
-  resume [RUN]                  continue an interrupted or failed run (default: the latest)
+  run FILE --sweep k=a,b [--sweep j=1..3 ...] [--jobs N]             run every combination (a sweep)
+  resume [RUN|SWEEP]            continue an interrupted or failed run or sweep (default: the latest run)
   runs [PIPELINE] [--json]      list runs: id, status, params that differ, key metrics
   show RUN [--json]             one run: config, stage states, metrics, where files are
   diff RUN_A RUN_B [--json] [--html [FILE]]
@@ -35,11 +36,16 @@ const COMMAND_HELP: Record<string, string> = {
   --set key=value   override a param (value parsed as YAML); prefix the key with + to add a new one
   --from STAGE      re-run STAGE and everything downstream, ignoring the cache
   --force STAGE     re-run exactly STAGE (downstream re-runs only if its outputs changed)
-  --jobs N          run up to N independent stages at once (default 1)
+  --jobs N          run up to N independent stages at once (default 1); with --sweep: N runs at once
+  --sweep key=VALUES  run one run per combination of the swept values (repeat for a grid). VALUES is a
+                    comma list of --set values and ranges: 1e-4,3e-4  bce,bce_dice  1..4  0..20:5
+                    1e-4:1e-2:log3 (3 values, log-spaced)  0:1:lin5. Each run is a run folder of its own;
+                    the sweep's folder runs/<pipeline>/sweeps/<id>/ has sweep.json and report.html
 `,
-  resume: `usage: flow resume [RUN] [--cache DIR] [--runs DIR]
+  resume: `usage: flow resume [RUN | SWEEP] [--jobs N] [--cache DIR] [--runs DIR]
   Continues a run in its own folder: finished stages are kept, an interrupted stage continues from its
-  checkpoint. RUN defaults to the latest run of any pipeline.
+  checkpoint. RUN defaults to the latest run of any pipeline. SWEEP (a sweep id, a unique prefix of one, or
+  its folder) finishes a sweep: runs never started start, stopped runs resume, finished runs stay.
 `,
   runs: `usage: flow runs [PIPELINE] [--json] [--runs DIR]
   Lists runs, oldest first: id, status (with the stage a failed or interrupted run stopped at), start,
@@ -81,6 +87,7 @@ interface ParsedArgs {
   command: string | undefined;
   positionals: string[];
   sets: string[];
+  sweeps: string[];
   from: string[];
   force: string[];
   jobs: number;
@@ -95,7 +102,7 @@ interface ParsedArgs {
 }
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, format: 'text', help: false };
+  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], sweeps: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, format: 'text', help: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     let flag = raw;
@@ -114,6 +121,9 @@ function parseArgs(argv: string[]): ParsedArgs {
       case '--set':
       case '-s':
         args.sets.push(value());
+        break;
+      case '--sweep':
+        args.sweeps.push(value());
         break;
       case '--from':
         args.from.push(value());
@@ -208,6 +218,12 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
   const baseDir = process.cwd();
   if (resume) {
     expectPositionals(args, 0, 1, 'RUN');
+    const sweepDir = (await import('./sweeps/manifest.js')).findSweep(runsDirOf(args, baseDir), args.positionals[0]);
+    if (sweepDir !== null) {
+      const { resumeSweep } = await import('./sweeps/run.js');
+      const runsDir = path.dirname(path.dirname(path.dirname(sweepDir)));
+      return (await resumeSweep(sweepDir, { catalog, runsDir, ...(args.cache ? { cacheDir: path.resolve(args.cache) } : {}), ...(args.jobs > 1 ? { jobs: args.jobs } : {}) })).exitCode;
+    }
     const { resolveRun, readRunState } = await import('./run-folder.js');
     const runDir = resolveRun(runsDirOf(args, baseDir), args.positionals[0]);
     const state = readRunState(runDir)!;
@@ -223,6 +239,13 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
     return result.exitCode;
   }
   expectPositionals(args, 1, 1, 'a pipeline FILE');
+  if (args.sweeps.length > 0) {
+    if (args.from.length > 0 || args.force.length > 0) throw new UsageError('--from and --force re-run stages of one run; they do not combine with --sweep');
+    if (!fs.existsSync(args.positionals[0]!)) throw new UsageError(`pipeline file ${args.positionals[0]} does not exist`);
+    const { runSweep } = await import('./sweeps/run.js');
+    const sweep = await runSweep(args.positionals[0]!, baseDir, args.sets, args.sweeps, { catalog, cacheDir: cacheDirOf(args, baseDir), runsDir: runsDirOf(args, baseDir), jobs: args.jobs });
+    return sweep.exitCode;
+  }
   const p = await load(args.positionals[0]!, args.sets, baseDir, catalog);
   const result = await runPipeline(p, {
     catalog,
@@ -321,9 +344,12 @@ async function dispatch(args: ParsedArgs): Promise<number> {
       return runCommand(args, true);
     case 'runs': {
       expectPositionals(args, 0, 1, 'PIPELINE');
-      const { listRunSummaries, formatRunsTable } = await import('./inspect.js');
-      const runs = await listRunSummaries(runsDirOf(args, baseDir), args.positionals[0]);
-      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs));
+      const { listRunSummaries, formatRunsTable, sweptKeysOf } = await import('./inspect.js');
+      const runsDir = runsDirOf(args, baseDir);
+      const runs = await listRunSummaries(runsDir, args.positionals[0]);
+      // Fitted to the terminal; piped output uses $COLUMNS, else 160.
+      const width = (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
+      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs, width, await sweptKeysOf(runsDir, args.positionals[0])));
       return 0;
     }
     case 'show': {
