@@ -18,9 +18,11 @@ import { createProgress } from '../../lib/train/progress.js';
 import { formatMetricsJsonl } from '../../lib/train/metrics-file.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { createParallelEngine, resolveWorkers } from '../../lib/train/parallel.js';
+import { validationPanels, writeTrainEvents } from './tensorboard.js';
 
 interface TrainParams {
   progress_seconds: number;
+  tensorboard_panels: number;
 }
 
 function describeShape(spec: TensorDatasetSpec): string {
@@ -41,6 +43,7 @@ export default defineStage<TrainParams>({
     model: { description: 'the best weights on best_metric (else the last), as a LayersModel folder', type: 'dir' },
     metrics: { description: 'metrics.jsonl: one line per step and per epoch', type: 'file' },
     summary: { description: 'summary.json: epochs run, best epoch and value, early stop, interruptions, speed', type: 'file' },
+    events: { description: 'a TensorBoard event file: step and epoch scalars, HParams data, validation panels (tensorboard --logdir runs/)', type: 'dir' },
   },
   platform: './platform.js',
   async run(ctx) {
@@ -119,9 +122,11 @@ export default defineStage<TrainParams>({
     }
     writeAllWeights(model, result.bestWeights!);
     await saveModelToDir(model, ctx.outs.model!);
+    const panels = await validationPanels(model, val, shape, spec.classes, ctx.params.tensorboard_panels);
     model.dispose();
     await writeFileAtomic(ctx.outs.metrics!, formatMetricsJsonl(result.metrics));
     await writeJsonAtomic(ctx.outs.summary!, summary);
+    await writeTrainEvents(ctx.outs.events!, { metrics: result.metrics, summary: result.summary, hparams, panels, endSecs: Date.now() / 1000 });
     const s = result.summary;
     ctx.print(
       `done: ${s.epochs_run} epochs, best ${s.best_metric} ${s.best_value?.toFixed(4) ?? 'n/a'} at epoch ${s.best_epoch ?? 'n/a'}` +
