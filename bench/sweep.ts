@@ -48,7 +48,7 @@ export async function run(options: BenchOptions): Promise<BenchTable[]> {
     { jobs: 1, extra: [], label: '--jobs 1 (one after another)' },
     { jobs: 2, extra: [], label: '--jobs 2 (concurrent)' },
     ...(options.quick ? [] : [{ jobs: 4, extra: [], label: '--jobs 4 (concurrent)' }]),
-    { jobs: 2, extra: ['--set', 'train.workers=1'], label: '--jobs 2, train.workers=1' },
+    { jobs: 2, extra: ['--set', '+train.workers=1'], label: '--jobs 2, train.workers=1' },
   ];
   const seconds: number[] = [];
   for (const mode of modes) {

@@ -24,10 +24,15 @@ function text(v: JsonValue): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
-/** Evenly spaced ticks over [lo, hi] with 3 significant digits (a flat range gets a margin). */
-function ticks(lo: number, hi: number, n = 5): number[] {
+/** Round ticks (steps of 1, 2 or 5 × 10^k) covering [lo, hi]; a flat range gets a margin. */
+function ticks(lo: number, hi: number): number[] {
   if (lo === hi) [lo, hi] = [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
-  return Array.from({ length: n }, (_, i) => Number((lo + ((hi - lo) * i) / (n - 1)).toPrecision(3)));
+  const rough = (hi - lo) / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough)!;
+  const out: number[] = [];
+  for (let v = Math.floor(lo / step) * step; v < hi + step * 0.999; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
 }
 
 /**

@@ -108,7 +108,7 @@ export async function runSweep(
 }
 
 /** Continues a sweep: runs never started start, stopped ones resume, finished ones stay as they are. */
-export async function resumeSweep(sweepDir: string, opts: Omit<SweepOptions, 'catalog' | 'cacheDir'> & { catalog: StageCatalog; cacheDir?: string; jobs?: number }): Promise<SweepResult> {
+export async function resumeSweep(sweepDir: string, opts: Omit<SweepOptions, 'cacheDir'> & { cacheDir?: string }): Promise<SweepResult> {
   const manifest = readManifest(sweepDir);
   if (manifest.status === 'running' && manifest.host === os.hostname() && manifest.pid !== process.pid && isPidAlive(manifest.pid)) {
     throw new Error(`sweep ${manifest.sweepId} is still running (pid ${manifest.pid} on ${manifest.host})`);
