@@ -131,27 +131,25 @@ export function readManifest(sweepDir: string): SweepManifest {
   };
 }
 
-/** Every sweep folder under runsDir (of one pipeline or all), oldest first. */
-export function listSweeps(runsDir: string, pipeline?: string): { pipeline: string; sweepId: string; sweepDir: string }[] {
-  const out: { pipeline: string; sweepId: string; sweepDir: string }[] = [];
-  let pipelines: string[];
+/** A folder's entries, or none when it does not exist (or cannot be read). */
+function entriesOf(dir: string): string[] {
   try {
-    pipelines = pipeline ? [pipeline] : fs.readdirSync(runsDir);
+    return fs.readdirSync(dir);
   } catch {
     return [];
   }
-  for (const p of pipelines) {
-    let ids: string[];
-    try {
-      ids = fs.readdirSync(sweepsDir(runsDir, p));
-    } catch {
-      continue;
-    }
-    for (const id of ids.sort()) {
+}
+
+/** Every sweep folder under runsDir (of one pipeline or all), oldest first. */
+export function listSweeps(runsDir: string, pipeline?: string): { pipeline: string; sweepId: string; sweepDir: string }[] {
+  const out: { pipeline: string; sweepId: string; sweepDir: string }[] = [];
+  for (const p of pipeline ? [pipeline] : entriesOf(runsDir)) {
+    for (const id of entriesOf(sweepsDir(runsDir, p))) {
       const sweepDir = path.join(sweepsDir(runsDir, p), id);
       if (id.startsWith(SWEEP_ID_PREFIX) && fs.existsSync(manifestPath(sweepDir))) out.push({ pipeline: p, sweepId: id, sweepDir });
     }
   }
+  // Ids start with their UTC creation time.
   return out.sort((a, b) => (a.sweepId < b.sweepId ? -1 : 1));
 }
 
