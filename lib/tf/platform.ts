@@ -74,8 +74,9 @@ let nativeLoads: boolean | undefined;
 export function tensorflowPlatform(preference: string): TensorflowPlatform {
   let backend = preference;
   if (preference === 'auto') {
-    // initBackend's order; a backend this module cannot probe ends the prediction there (it would be tried).
-    backend = BACKEND_NAMES.find((name) => AVAILABLE[name]?.() ?? true) ?? 'cpu';
+    // initBackend's order. A backend without a probe here counts as unavailable (a new backend must add one);
+    // if it does start, checkPlatform says so instead of a wrong key being written.
+    backend = BACKEND_NAMES.find((name) => AVAILABLE[name]?.() ?? false) ?? 'cpu';
   }
   const wasm = backend === 'wasm';
   nativeLoads ??= nativeConvolutionsLoad();
