@@ -141,23 +141,24 @@ export function renderSweepReport(data: SweepReportData): string {
       });
       if (points.length === 0) continue;
       const order = [...new Map(manifest.members.map((m) => [text(m.params[key] ?? null), m.params[key] ?? null])).values()];
-      charts.push(`<figure>${scatterSvg(points, key, metric, order)}</figure>`);
+      charts.push(`<figure class="chart">${scatterSvg(points, key, metric, order)}</figure>`);
     }
   }
   const done = manifest.members.filter((m) => m.status === 'done').length;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sweep ${escapeHtml(manifest.sweepId)}</title><style>${REPORT_STYLE}
-figure { display: inline-block; margin: 0 12px 12px 0; } </style></head><body>
-<h1>Sweep ${escapeHtml(manifest.sweepId)}</h1>
-<p>${escapeHtml(manifest.pipeline)} (<code>${escapeHtml(manifest.file)}</code>): ${manifest.members.length} runs, ${done} done; status ${escapeHtml(manifest.status)}.
-Swept: ${manifest.sweeps.map((s) => `<code>--sweep ${escapeHtml(s)}</code>`).join(' ')}${manifest.sets.length ? `; shared: ${manifest.sets.map((s) => `<code>--set ${escapeHtml(s)}</code>`).join(' ')}` : ''}.</p>
-<h2>Runs</h2>
-<div class="scroll"><table class="data"><thead><tr>${head}</tr></thead><tbody>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(manifest.pipeline)} · ${escapeHtml(manifest.sweepId)}</title><style>${REPORT_STYLE}</style></head>
+<body><header><h1>${escapeHtml(manifest.pipeline)} <span class="sub">${escapeHtml(manifest.sweepId)}</span></h1>
+<div class="sub">status <b class="status-${escapeHtml(manifest.status)}">${escapeHtml(manifest.status)}</b> · ${manifest.members.length} runs, ${done} done · created ${escapeHtml(manifest.created)} ·
+${manifest.sweeps.map((s) => `<code>--sweep ${escapeHtml(s)}</code>`).join(' ')}${manifest.sets.length ? ` · shared: ${manifest.sets.map((s) => `<code>--set ${escapeHtml(s)}</code>`).join(' ')}` : ''}</div></header>
+<main>
+${manifest.status === 'done' ? '' : `<section class="stopped ${manifest.status === 'failed' ? 'failed' : 'interrupted'}"><p>Not every run finished: continue with <code>flow resume ${escapeHtml(manifest.sweepId)}</code>.</p></section>`}
+<section id="runs"><h2>Runs</h2><div class="scroll"><table class="data"><thead><tr>${head}</tr></thead><tbody>
 ${rows}
-</tbody></table></div>
-<h2>Metrics against swept params</h2>
-${charts.length ? charts.join('\n') : '<p class="muted">No run has metrics yet.</p>'}
-</body></html>
+</tbody></table></div></section>
+<section id="charts"><h2>Metrics against swept params</h2>
+${charts.length ? `<div class="grid">${charts.join('\n')}</div>` : '<p class="muted">No run has metrics yet.</p>'}</section>
+</main></body></html>
 `;
 }
 

@@ -59,7 +59,7 @@ test('a sweep of 4 runs concurrently and computes each shared upstream stage onc
   const report = fs.readFileSync(path.join(sweepDir, 'report.html'), 'utf8');
   assert.match(report, /<svg[^>]*aria-label="count against factor"/);
   assert.match(report, /<svg[^>]*aria-label="count against target"/);
-  const figures = report.split('<figure>').slice(1);
+  const figures = report.split('<figure class="chart">').slice(1);
   assert.equal(figures.length, 4, 'each metric (count, startedAt) against each swept param');
   for (const f of figures) assert.equal((f.match(/<circle[^>]*fill-opacity/g) ?? []).length, 4, 'one point per run');
   // `flow runs` groups the sweep and shows only the swept params.
