@@ -15,7 +15,7 @@ import { OVERRIDE_FILE } from '../pipeline/source.js';
 import { isPidAlive } from '../fs-util.js';
 import { readRunState, statePath, type RunStatus } from '../run-folder.js';
 import { installInterruptHandlers, INTERRUPT_EXIT_CODE } from '../signals.js';
-import { parseSweeps, SWEEP_FILE } from './grammar.js';
+import { parseSweepArg, parseSweeps, SWEEP_FILE, type SweepAxis } from './grammar.js';
 import { createSweepDir, readManifest, writeManifest, type SweepManifest, type SweepMember } from './manifest.js';
 
 export interface SweepOptions {
@@ -37,14 +37,16 @@ export interface SweepResult {
   report: string | null;
 }
 
-/** Diagnostics of a sweep run's --set list point back at the --sweep argument they came from. */
-function toSweepDiagnostics(err: PipelineError, setCount: number, sweeps: readonly string[]): PipelineError {
-  const mapped: Diagnostic[] = err.diagnostics.map((d) => {
+/**
+ * Diagnostics of a sweep run's --set list point back at the --sweep argument they came from: `axes[i]` is the
+ * index of the --sweep argument whose value is the run's (sets.length + i + 1)-th override.
+ */
+function toSweepDiagnostics(err: PipelineError, setCount: number, sweeps: readonly string[], axes: readonly number[]): Diagnostic[] {
+  return err.diagnostics.map((d) => {
     if (d.file !== OVERRIDE_FILE || d.line <= setCount) return d;
-    const axis = d.line - setCount - 1;
+    const axis = axes[d.line - setCount - 1] ?? d.line - setCount - 1;
     return { ...d, file: SWEEP_FILE, line: axis + 1, message: d.message.replace(/^--set [^:]*:/, `--sweep ${sweeps[axis]}:`) };
   });
-  return new PipelineError(mapped);
 }
 
 /** The CLI entry beside this engine (the compiled one, or the TypeScript source when run through tsx). */
@@ -53,8 +55,11 @@ function cliEntry(): string {
   return path.join(path.dirname(here), '..', here.endsWith('.ts') ? 'cli-entry.ts' : 'cli-entry.js');
 }
 
-/** Loads every combination's pipeline before anything runs, so a bad value fails the sweep at once. */
-async function checkCombinations(file: string, baseDir: string, catalog: StageCatalog, sets: string[], sweeps: string[], members: { overrides: string[] }[]): Promise<string> {
+/**
+ * Loads every combination's pipeline before anything runs, so a bad value fails the sweep at once; returns the
+ * pipeline's name. `axes` maps each member's overrides to their --sweep arguments (default: in order).
+ */
+async function checkCombinations(file: string, baseDir: string, catalog: StageCatalog, sets: string[], sweeps: string[], members: { overrides: string[] }[], axes: number[] = sweeps.map((_, i) => i)): Promise<{ name: string; problems: Diagnostic[] }> {
   const { loadPipeline } = await import('../loader.js');
   let name = '';
   const problems: Diagnostic[] = [];
@@ -63,11 +68,38 @@ async function checkCombinations(file: string, baseDir: string, catalog: StageCa
       name = loadPipeline(file, { baseDir, overrides: [...sets, ...m.overrides], catalog }).name;
     } catch (err) {
       if (!(err instanceof PipelineError)) throw err;
-      problems.push(...toSweepDiagnostics(err, sets.length, sweeps).diagnostics);
+      problems.push(...toSweepDiagnostics(err, sets.length, sweeps, axes));
     }
   }
-  if (problems.length > 0) throw new PipelineError(problems);
-  return name;
+  return { name, problems };
+}
+
+/**
+ * Parses the --sweep arguments and loads every combination; all problems at once (a bad range and an unknown key
+ * in another --sweep are both reported: when the grammar fails, the well-formed arguments' first values are
+ * still loaded to check their keys).
+ */
+async function planSweep(file: string, baseDir: string, catalog: StageCatalog, sets: string[], sweeps: string[]): Promise<{ name: string; plan: ReturnType<typeof parseSweeps> }> {
+  let plan: ReturnType<typeof parseSweeps> | undefined;
+  let grammar: Diagnostic[] = [];
+  try {
+    plan = parseSweeps(sweeps, sets);
+  } catch (err) {
+    if (!(err instanceof PipelineError)) throw err;
+    grammar = err.diagnostics;
+  }
+  if (plan) {
+    const { name, problems } = await checkCombinations(file, baseDir, catalog, sets, sweeps, plan.combinations);
+    if (problems.length > 0) throw new PipelineError(problems);
+    return { name, plan };
+  }
+  const wellFormed = sweeps.map((arg, i) => ({ i, parsed: parseSweepArg(arg, i) })).filter((x) => 'axis' in x.parsed);
+  const firsts = wellFormed.map(({ parsed }) => {
+    const axis = (parsed as { axis: SweepAxis }).axis;
+    return `${axis.add ? '+' : ''}${axis.key}=${axis.values[0]!.text}`;
+  });
+  const { problems } = await checkCombinations(file, baseDir, catalog, sets, sweeps, [{ overrides: firsts }], wellFormed.map((x) => x.i));
+  throw new PipelineError([...grammar, ...problems]);
 }
 
 /** Starts a sweep: checks every combination, writes its folder and manifest, then runs the grid. */
@@ -78,9 +110,9 @@ export async function runSweep(
   sweeps: string[],
   opts: SweepOptions,
 ): Promise<SweepResult> {
-  const { axes, combinations } = parseSweeps(sweeps, sets);
   const absFile = path.resolve(file);
-  const pipeline = await checkCombinations(absFile, baseDir, opts.catalog, sets, sweeps, combinations);
+  const { name: pipeline, plan } = await planSweep(absFile, baseDir, opts.catalog, sets, sweeps);
+  const { axes, combinations } = plan;
   const { sweepId, sweepDir } = createSweepDir(opts.runsDir, pipeline);
   const now = new Date().toISOString();
   const manifest: SweepManifest = {
@@ -123,7 +155,8 @@ export async function resumeSweep(sweepDir: string, opts: Omit<SweepOptions, 'ca
   } else {
     out.write(`resuming sweep ${manifest.sweepId} (${manifest.pipeline}): ${todo} of ${manifest.members.length} runs to finish\n`);
   }
-  await checkCombinations(manifest.file, manifest.baseDir, opts.catalog, manifest.sets, manifest.sweeps, manifest.members);
+  const { problems } = await checkCombinations(manifest.file, manifest.baseDir, opts.catalog, manifest.sets, manifest.sweeps, manifest.members);
+  if (problems.length > 0) throw new PipelineError(problems);
   manifest.jobs = Math.max(1, opts.jobs ?? manifest.jobs);
   manifest.status = 'running';
   manifest.pid = process.pid;

@@ -116,3 +116,25 @@ test('flow resume SWEEP finishes an interrupted sweep and runs only what is miss
   assert.equal(again.code, 0);
   assert.match(again.stderr, /already done/);
 });
+
+test('a failing combination fails the sweep but not the others; bad sweep values fail before anything runs', async () => {
+  const project = await makeProject();
+  const file = project.write(
+    'cmd.yaml',
+    'name: cmdsweep\nparams: { n: 1 }\nstages:\n  check: { run: "test ${params.n} -ne 2 && echo ${params.n} > ${outs.o}", outs: { o: o.txt } }\n',
+  );
+  const bad = await runCli(project, ['run', file, '--sweep', 'nn=1,2', '--sweep', 'n=1,x:y:log2']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /<--sweep>:1:1: error: --sweep nn=1,2: no key `nn` in `params` \(hint: did you mean `n`\?/);
+  assert.match(bad.stderr, /<--sweep>:2:5: error: --sweep n=1,x:y:log2: range x:y:log2: x is not a number/);
+  assert.ok(!fs.existsSync(path.join(project.runsDir, 'cmdsweep')), 'nothing ran, no folder was made');
+
+  const result = await runCli(project, ['run', file, '--sweep', 'n=1..3', '--jobs', '3']);
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(result.stderr, /\[2\/3 n=2\] ✖ check {2}failed: /);
+  const dir = sweepsDir(project.runsDir, 'cmdsweep');
+  const manifest = readManifest(path.join(dir, fs.readdirSync(dir)[0]!));
+  assert.equal(manifest.status, 'failed');
+  assert.deepEqual(manifest.members.map((m) => m.status), ['done', 'failed', 'done']);
+  assert.match(result.stderr, new RegExp(`sweep ${manifest.sweepId}: failed \\(2 done, 1 failed\\)`));
+});
