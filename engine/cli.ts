@@ -13,7 +13,7 @@ commands:
   run FILE --sweep k=a,b [--sweep j=1..3 ...] [--jobs N]             run every combination (a sweep)
   resume [RUN|SWEEP]            continue an interrupted or failed run or sweep (default: the latest run)
   runs [PIPELINE] [--json]      list runs: id, status, params that differ, key metrics
-  show RUN [--json]             one run: config, stage states, metrics, where files are
+  show RUN|SWEEP [--json]       one run: config, stage states, metrics, where files are; or one sweep
   diff RUN_A RUN_B [--json] [--html [FILE]]
                                 changed params, metric deltas, stages that re-ran and why, per-case changes
   validate FILE [--set k=v ...] check a pipeline file (exit 1 on any error)
@@ -52,8 +52,10 @@ const COMMAND_HELP: Record<string, string> = {
   duration, the params that differ between them, key metrics (dice, hd95, iou, loss, ...; at most six).
   Long values are shortened in the middle; --json gives every param and metric in full.
 `,
-  show: `usage: flow show RUN [--json] [--runs DIR]
+  show: `usage: flow show RUN|SWEEP [--json] [--runs DIR]
   Shows one run: config summary, stage states (cached or why it ran, durations), metrics, file locations.
+  For a sweep (its id, a unique prefix, or its folder): what was swept, its runs with their key metrics, the
+  combinations not started yet, and where its report is.
 `,
   diff: `usage: flow diff RUN_A RUN_B [--json] [--html [FILE]] [--runs DIR]
   Compares two runs: changed params (old → new), metric deltas (signed: "better" or "worse"; hd, loss, error
@@ -354,6 +356,14 @@ async function dispatch(args: ParsedArgs): Promise<number> {
     }
     case 'show': {
       expectPositionals(args, 1, 1, 'RUN');
+      const sweepDir = (await import('./sweeps/manifest.js')).findSweep(runsDirOf(args, baseDir), args.positionals[0]);
+      if (sweepDir !== null) {
+        const { collectSweep, formatSweep } = await import('./sweeps/report.js');
+        const data = await collectSweep(sweepDir, path.dirname(path.dirname(path.dirname(sweepDir))));
+        const width = (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
+        process.stdout.write(args.json ? JSON.stringify(data, null, 2) + '\n' : formatSweep(data, sweepDir, width));
+        return 0;
+      }
       const { resolveRun } = await import('./run-folder.js');
       const { showRun, formatShow } = await import('./inspect.js');
       const shown = await showRun(resolveRun(runsDirOf(args, baseDir), args.positionals[0]));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { JsonValue } from '../stage.js';
 import { writeFileAtomic } from '../fs-util.js';
 import { escapeHtml, formatNumber, REPORT_STYLE } from '../report.js';
-import { keyMetrics, summarizeRun, type RunSummary } from '../inspect.js';
+import { formatRunsTable, keyMetrics, summarizeRun, type RunSummary } from '../inspect.js';
 import { readManifest, type SweepManifest } from './manifest.js';
 
 /** Okabe-Ito, colour-blind safe. */
@@ -160,6 +160,25 @@ ${rows}
 ${charts.length ? `<div class="grid">${charts.join('\n')}</div>` : '<p class="muted">No run has metrics yet.</p>'}</section>
 </main></body></html>
 `;
+}
+
+/** `flow show SWEEP`: what the sweep is, its runs as `flow runs` shows them, and the combinations not started. */
+export function formatSweep(data: SweepReportData, sweepDir: string, width = 160): string {
+  const { manifest, runs } = data;
+  const lines = [
+    `sweep ${manifest.sweepId}  (${manifest.pipeline}, ${manifest.status})`,
+    `pipeline file: ${manifest.file}`,
+    `swept: ${manifest.sweeps.map((s) => `--sweep ${s}`).join(' ')}${manifest.sets.length ? `; shared: ${manifest.sets.map((s) => `--set ${s}`).join(' ')}` : ''}`,
+    `${manifest.members.length} runs, up to ${manifest.jobs} at once; created ${manifest.created}`,
+    `report: ${path.join(sweepDir, 'report.html')}`,
+    '',
+  ];
+  const started = runs.filter((r): r is RunSummary => r !== null).map((r) => ({ ...r, sweep: manifest.sweepId }));
+  if (started.length > 0) lines.push(formatRunsTable(started, width, { [manifest.sweepId]: manifest.keys }).trimEnd());
+  const waiting = manifest.members.filter((m) => m.runId === null);
+  if (waiting.length > 0) lines.push('', `not started (${waiting.length}): ${waiting.map((m) => m.overrides.join(' ')).join('; ')}`);
+  if (manifest.status !== 'done') lines.push('', `continue with: flow resume ${manifest.sweepId}`);
+  return lines.join('\n') + '\n';
 }
 
 /** Writes <sweep folder>/report.html (atomically) and returns its path. */

@@ -69,6 +69,11 @@ test('a sweep of 4 runs concurrently and computes each shared upstream stage onc
   const header = listed.stdout.split('\n').find((l) => l.startsWith('id'))!;
   assert.match(header, /factor\s+target\s+count/);
   assert.doesNotMatch(header, /values/);
+  const shown = await runCli(project, ['show', manifest.sweepId, '--runs', project.runsDir]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.ok(shown.stdout.startsWith(`sweep ${manifest.sweepId}  (toysweep, done)\n`), shown.stdout);
+  assert.match(shown.stdout, /^swept: --sweep factor=1,2 --sweep target=2\.\.3$/m);
+  assert.equal(shown.stdout.split('\n').filter((l) => /^\d{8}-\d{6}-\w{4}\s+done/.test(l)).length, 4);
 });
 
 test('flow resume SWEEP finishes an interrupted sweep and runs only what is missing', async () => {
