@@ -337,6 +337,11 @@ async function reportError(err: unknown): Promise<number> {
   return 1;
 }
 
+/** Tables are fitted to the terminal; piped output uses $COLUMNS, else 160. */
+function terminalWidth(): number {
+  return (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
+}
+
 async function dispatch(args: ParsedArgs): Promise<number> {
   const baseDir = process.cwd();
   switch (args.command) {
@@ -349,9 +354,7 @@ async function dispatch(args: ParsedArgs): Promise<number> {
       const { listRunSummaries, formatRunsTable, sweptKeysOf } = await import('./inspect.js');
       const runsDir = runsDirOf(args, baseDir);
       const runs = await listRunSummaries(runsDir, args.positionals[0]);
-      // Fitted to the terminal; piped output uses $COLUMNS, else 160.
-      const width = (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
-      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs, width, await sweptKeysOf(runsDir, args.positionals[0])));
+      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs, terminalWidth(), await sweptKeysOf(runsDir, args.positionals[0])));
       return 0;
     }
     case 'show': {
@@ -360,8 +363,7 @@ async function dispatch(args: ParsedArgs): Promise<number> {
       if (sweepDir !== null) {
         const { collectSweep, formatSweep } = await import('./sweeps/report.js');
         const data = await collectSweep(sweepDir, path.dirname(path.dirname(path.dirname(sweepDir))));
-        const width = (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
-        process.stdout.write(args.json ? JSON.stringify(data, null, 2) + '\n' : formatSweep(data, sweepDir, width));
+        process.stdout.write(args.json ? JSON.stringify(data, null, 2) + '\n' : formatSweep(data, sweepDir, terminalWidth()));
         return 0;
       }
       const { resolveRun } = await import('./run-folder.js');
