@@ -16,6 +16,8 @@ export interface StageCatalogEntry {
   codeDigest: string;
   /** The files behind codeDigest, relative to the project root: shown when a stage's code changed. */
   codeFiles: Record<string, string>;
+  /** Absolute path of the kind's platform probe module (StageKind.platform), if it declares one. */
+  platformModule?: string;
 }
 
 export interface StageCatalog {

@@ -11,9 +11,10 @@ const USAGE = `usage: flow <command> [options]
 
 commands:
   run FILE [--set k=v ...] [--from STAGE] [--force STAGE] [--jobs N]   run a pipeline (cached stages are reused)
-  resume [RUN]                  continue an interrupted or failed run (default: the latest)
+  run FILE --sweep k=a,b [--sweep j=1..3 ...] [--jobs N]             run every combination (a sweep)
+  resume [RUN|SWEEP]            continue an interrupted or failed run or sweep (default: the latest run)
   runs [PIPELINE] [--json]      list runs: id, status, params that differ, key metrics
-  show RUN [--json]             one run: config, stage states, metrics, where files are
+  show RUN|SWEEP [--json]       one run: config, stage states, metrics, where files are; or one sweep
   diff RUN_A RUN_B [--json] [--html [FILE]]
                                 changed params, metric deltas, stages that re-ran and why, per-case changes
   validate FILE [--set k=v ...] check a pipeline file (exit 1 on any error)
@@ -37,19 +38,26 @@ const COMMAND_HELP: Record<string, string> = {
   --set key=value   override a param (value parsed as YAML); prefix the key with + to add a new one
   --from STAGE      re-run STAGE and everything downstream, ignoring the cache
   --force STAGE     re-run exactly STAGE (downstream re-runs only if its outputs changed)
-  --jobs N          run up to N independent stages at once (default 1)
+  --jobs N          run up to N independent stages at once (default 1); with --sweep: N runs at once
+  --sweep key=VALUES  run one run per combination of the swept values (repeat for a grid). VALUES is a
+                    comma list of --set values and ranges: 1e-4,3e-4  bce,bce_dice  1..4  0..20:5
+                    1e-4:1e-2:log3 (3 values, log-spaced)  0:1:lin5. Each run is a run folder of its own;
+                    the sweep's folder runs/<pipeline>/sweeps/<id>/ has sweep.json and report.html
 `,
-  resume: `usage: flow resume [RUN] [--cache DIR] [--runs DIR]
+  resume: `usage: flow resume [RUN | SWEEP] [--jobs N] [--cache DIR] [--runs DIR]
   Continues a run in its own folder: finished stages are kept, an interrupted stage continues from its
-  checkpoint. RUN defaults to the latest run of any pipeline.
+  checkpoint. RUN defaults to the latest run of any pipeline. SWEEP (a sweep id, a unique prefix of one, or
+  its folder) finishes a sweep: runs never started start, stopped runs resume, finished runs stay.
 `,
   runs: `usage: flow runs [PIPELINE] [--json] [--runs DIR]
   Lists runs, oldest first: id, status (with the stage a failed or interrupted run stopped at), start,
   duration, the params that differ between them, key metrics (dice, hd95, iou, loss, ...; at most six).
   Long values are shortened in the middle; --json gives every param and metric in full.
 `,
-  show: `usage: flow show RUN [--json] [--runs DIR]
+  show: `usage: flow show RUN|SWEEP [--json] [--runs DIR]
   Shows one run: config summary, stage states (cached or why it ran, durations), metrics, file locations.
+  For a sweep (its id, a unique prefix, or its folder): what was swept, its runs with their key metrics, the
+  combinations not started yet, and where its report is.
 `,
   diff: `usage: flow diff RUN_A RUN_B [--json] [--html [FILE]] [--runs DIR]
   Compares two runs: changed params (old → new), metric deltas (signed: "better" or "worse"; hd, loss, error
@@ -91,6 +99,7 @@ interface ParsedArgs {
   command: string | undefined;
   positionals: string[];
   sets: string[];
+  sweeps: string[];
   from: string[];
   force: string[];
   jobs: number;
@@ -106,7 +115,7 @@ interface ParsedArgs {
 }
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, all: false, format: 'text', help: false };
+  const args: ParsedArgs = { command: undefined, positionals: [], sets: [], sweeps: [], from: [], force: [], jobs: 1, cache: undefined, runs: undefined, json: false, html: undefined, dryRun: false, all: false, format: 'text', help: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     let flag = raw;
@@ -125,6 +134,9 @@ function parseArgs(argv: string[]): ParsedArgs {
       case '--set':
       case '-s':
         args.sets.push(value());
+        break;
+      case '--sweep':
+        args.sweeps.push(value());
         break;
       case '--from':
         args.from.push(value());
@@ -222,6 +234,12 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
   const baseDir = process.cwd();
   if (resume) {
     expectPositionals(args, 0, 1, 'RUN');
+    const sweepDir = (await import('./sweeps/manifest.js')).findSweep(runsDirOf(args, baseDir), args.positionals[0]);
+    if (sweepDir !== null) {
+      const { resumeSweep } = await import('./sweeps/run.js');
+      const runsDir = path.dirname(path.dirname(path.dirname(sweepDir)));
+      return (await resumeSweep(sweepDir, { catalog, runsDir, ...(args.cache ? { cacheDir: path.resolve(args.cache) } : {}), ...(args.jobs > 1 ? { jobs: args.jobs } : {}) })).exitCode;
+    }
     const { resolveRun, readRunState } = await import('./run-folder.js');
     const runDir = resolveRun(runsDirOf(args, baseDir), args.positionals[0]);
     const state = readRunState(runDir)!;
@@ -251,6 +269,13 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
     return result.exitCode;
   }
   expectPositionals(args, 1, 1, 'a pipeline FILE');
+  if (args.sweeps.length > 0) {
+    if (args.from.length > 0 || args.force.length > 0) throw new UsageError('--from and --force re-run stages of one run; they do not combine with --sweep');
+    if (!fs.existsSync(args.positionals[0]!)) throw new UsageError(`pipeline file ${args.positionals[0]} does not exist`);
+    const { runSweep } = await import('./sweeps/run.js');
+    const sweep = await runSweep(args.positionals[0]!, baseDir, args.sets, args.sweeps, { catalog, cacheDir: cacheDirOf(args, baseDir), runsDir: runsDirOf(args, baseDir), jobs: args.jobs });
+    return sweep.exitCode;
+  }
   const p = await load(args.positionals[0]!, args.sets, baseDir, catalog);
   const result = await runPipeline(p, {
     catalog,
@@ -340,6 +365,11 @@ async function reportError(err: unknown): Promise<number> {
   return 1;
 }
 
+/** Tables are fitted to the terminal; piped output uses $COLUMNS, else 160. */
+function terminalWidth(): number {
+  return (process.stdout.isTTY ? process.stdout.columns : undefined) ?? (Number(process.env.COLUMNS) || 160);
+}
+
 async function dispatch(args: ParsedArgs): Promise<number> {
   const baseDir = process.cwd();
   switch (args.command) {
@@ -349,13 +379,21 @@ async function dispatch(args: ParsedArgs): Promise<number> {
       return runCommand(args, true);
     case 'runs': {
       expectPositionals(args, 0, 1, 'PIPELINE');
-      const { listRunSummaries, formatRunsTable } = await import('./inspect.js');
-      const runs = await listRunSummaries(runsDirOf(args, baseDir), args.positionals[0]);
-      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs));
+      const { listRunSummaries, formatRunsTable, sweptKeysOf } = await import('./inspect.js');
+      const runsDir = runsDirOf(args, baseDir);
+      const runs = await listRunSummaries(runsDir, args.positionals[0]);
+      process.stdout.write(args.json ? JSON.stringify(runs, null, 2) + '\n' : formatRunsTable(runs, terminalWidth(), await sweptKeysOf(runsDir, args.positionals[0])));
       return 0;
     }
     case 'show': {
       expectPositionals(args, 1, 1, 'RUN');
+      const sweepDir = (await import('./sweeps/manifest.js')).findSweep(runsDirOf(args, baseDir), args.positionals[0]);
+      if (sweepDir !== null) {
+        const { collectSweep, formatSweep } = await import('./sweeps/report.js');
+        const data = await collectSweep(sweepDir, path.dirname(path.dirname(path.dirname(sweepDir))));
+        process.stdout.write(args.json ? JSON.stringify(data, null, 2) + '\n' : formatSweep(data, sweepDir, terminalWidth()));
+        return 0;
+      }
       const { resolveRun } = await import('./run-folder.js');
       const { showRun, formatShow } = await import('./inspect.js');
       const shown = await showRun(resolveRun(runsDirOf(args, baseDir), args.positionals[0]));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from 'pino';
 import type { StageCatalog } from './catalog.js';
-import type { JsonObject, StageContext, StageKind } from './stage.js';
+import type { JsonObject, PlatformProbe, StageContext, StageKind } from './stage.js';
 import { dependentsOf, type InputRef, type ResolvedPipeline, type ResolvedStage } from './loader.js';
 import { Cache, type EntryRecord } from './cache.js';
 import { explainMiss, fingerprintKey, type Fingerprint } from './fingerprint.js';
@@ -291,7 +291,21 @@ class Run {
       return { fingerprintVersion: 1, kind: COMMAND_KIND, version: '1', codeDigest: '', codeFiles: {}, command: stage.commandText ?? '', params: stage.params, outputs, inputs, platform: {} };
     }
     const entry = this.opts.catalog.get(stage.kind)!;
-    return { fingerprintVersion: 1, kind: entry.kind, version: entry.version, codeDigest: entry.codeDigest, codeFiles: entry.codeFiles, command: null, params: stage.params, outputs, inputs, platform: {} };
+    const platform = entry.platformModule ? await this.platformFacts(stage, entry.platformModule) : {};
+    return { fingerprintVersion: 1, kind: entry.kind, version: entry.version, codeDigest: entry.codeDigest, codeFiles: entry.codeFiles, command: null, params: stage.params, outputs, inputs, platform };
+  }
+
+  /** The kind's platform probe (StageKind.platform): facts such as the tensor backend that will run. */
+  async platformFacts(stage: ResolvedStage, modulePath: string): Promise<JsonObject> {
+    const inputs: Record<string, string> = {};
+    for (const [inputName, ref] of Object.entries(stage.inputs)) inputs[inputName] = this.absInput(ref);
+    try {
+      const mod = (await import(pathToFileURL(modulePath).href)) as { platformFacts?: PlatformProbe };
+      if (typeof mod.platformFacts !== 'function') throw new Error(`${modulePath} exports no platformFacts function`);
+      return await mod.platformFacts({ params: stage.params, inputs });
+    } catch (err) {
+      throw new Error(`stage ${stage.name}: cannot tell its platform: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   linkStage(name: string, entry: EntryRecord): void {
@@ -415,6 +429,7 @@ class Run {
           outs,
           workDir: path.join(tempDir, 'work'),
           checkpointDir,
+          platform: fp.platform,
           signal: this.controller.signal,
           log: stageLog,
           print: (text: string) => {

@@ -24,7 +24,14 @@ export interface Fingerprint {
   outputs: Record<string, { type: 'file' | 'dir'; path: string }>;
   /** Content digest of every input by input name (upstream outputs' digests, path inputs' digests). */
   inputs: Record<string, string>;
-  /** Platform facts that change outputs (none by default; a stage kind may declare some later). */
+  /**
+   * Platform facts that change outputs, from the kind's platform probe (StageKind.platform); `{}` for kinds
+   * without one and for commands. TensorFlow stages name the backend that will run (`auto` resolved: exact
+   * results are promised for one backend only, so a GPU result must not be a wasm run's cache hit) and, on
+   * wasm, whether flow's native convolutions run (a different summation order). A miss then says
+   * `platform backend: wasm → tensorflow-gpu`. Where the stage runs (locally, as a scheduler's job) is no
+   * platform fact: a result computed on a cluster node is a hit on a laptop with the same platform.
+   */
   platform: JsonObject;
 }
 

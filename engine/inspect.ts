@@ -23,6 +23,8 @@ export interface RunSummary {
   durationMs: number | null;
   params: Record<string, JsonValue>;
   metrics: Record<string, number>;
+  /** The sweep the run belongs to (engine/sweeps/), or null. */
+  sweep: string | null;
 }
 
 /** Flattens nested objects to `a.b.c` leaves (arrays stay whole: they are one value, e.g. a size). */
@@ -86,7 +88,7 @@ export async function summarizeRun(runDir: string): Promise<RunSummary> {
   const durationMs = state.ended ? Date.parse(state.ended) - Date.parse(started) : null;
   const stopped = state.status === 'failed' || state.status === 'interrupted' ? state.order.find((n) => state.stages[n]?.status === state.status) ?? null : null;
   const error = stopped ? state.stages[stopped]?.error ?? null : null;
-  return { runId: state.runId, pipeline: state.pipeline, runDir, status: state.status, stoppedAt: stopped, error, started, durationMs, params: flatten(await readParams(runDir)), metrics };
+  return { runId: state.runId, pipeline: state.pipeline, runDir, status: state.status, stoppedAt: stopped, error, started, durationMs, params: flatten(await readParams(runDir)), metrics, sweep: null };
 }
 
 function valueText(v: JsonValue | undefined): string {
@@ -112,7 +114,7 @@ function duration(ms: number | null): string {
 /** Every run's summary; one whose state.json cannot be read is listed as `unreadable` with the reason. */
 export async function listRunSummaries(runsDir: string, pipeline?: string): Promise<RunSummary[]> {
   const runs = listRuns(runsDir, pipeline);
-  return Promise.all(
+  const summaries = await Promise.all(
     runs.map((r) =>
       summarizeRun(r.runDir).catch((err: unknown): RunSummary => ({
         runId: r.runId,
@@ -125,9 +127,21 @@ export async function listRunSummaries(runsDir: string, pipeline?: string): Prom
         durationMs: null,
         params: {},
         metrics: {},
+        sweep: null,
       })),
     ),
   );
+  const { listSweeps, readManifest } = await import('./sweeps/manifest.js');
+  const sweepOf = new Map<string, string>();
+  for (const s of listSweeps(runsDir, pipeline)) {
+    try {
+      for (const m of readManifest(s.sweepDir).members) if (m.runId !== null) sweepOf.set(`${s.pipeline}/${m.runId}`, s.sweepId);
+    } catch {
+      // a damaged sweep.json: its runs are listed as plain runs
+    }
+  }
+  for (const r of summaries) r.sweep = sweepOf.get(`${r.pipeline}/${r.runId}`) ?? null;
+  return summaries;
 }
 
 /** A cell no wider than `max` characters: long values keep their start and end (paths differ at the end). */
@@ -142,27 +156,117 @@ function metricCell(v: number | undefined): string {
   return Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(4);
 }
 
-export function formatRunsTable(runs: RunSummary[]): string {
+/** A table's column: its header, its cells, and how readily it is hidden when the terminal is narrow. */
+interface Column {
+  header: string;
+  cells: string[];
+  /** Lower goes first; id and status (Infinity) always stay. */
+  keep: number;
+  /** Param and metric columns may be narrowed (their cells and header clipped) before any is hidden. */
+  clippable: boolean;
+}
+
+function renderColumns(columns: Column[], clipAt: number): string[] {
+  const shown = columns.map((c) => (c.clippable ? { header: clip(c.header, clipAt), cells: c.cells.map((x) => clip(x, clipAt)) } : c));
+  const widths = shown.map((c) => Math.max(c.header.length, ...c.cells.map((x) => x.length)));
+  const line = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+  const rows = shown[0]!.cells.map((_, r) => line(shown.map((c) => c.cells[r]!)));
+  return [line(shown.map((c) => c.header)), line(widths.map((w) => '-'.repeat(w))), ...rows];
+}
+
+/**
+ * Fits a table into `width` characters: param and metric cells are narrowed first (28, then 16, then 10
+ * characters), then the least needed columns are hidden (started, duration, params that are not swept, later
+ * metrics, ...); the hidden ones are named below the table.
+ */
+function fitColumns(columns: Column[], width: number): string {
+  let visible = [...columns];
+  const hidden: string[] = [];
+  const widest = (lines: string[]): number => Math.max(...lines.map((l) => l.length));
+  for (;;) {
+    let lines: string[] = [];
+    for (const clipAt of [28, 16, 10]) {
+      lines = renderColumns(visible, clipAt);
+      if (widest(lines) <= width) break;
+    }
+    const droppable = visible.filter((c) => c.keep !== Infinity);
+    if (widest(lines) <= width || droppable.length === 0) {
+      const note = hidden.length ? `(not shown to fit ${width} columns: ${hidden.join(', ')}; widen the terminal or use --json)\n` : '';
+      return lines.join('\n') + '\n' + note;
+    }
+    const drop = droppable.reduce((lo, c) => (c.keep < lo.keep ? c : lo));
+    hidden.push(drop.header);
+    visible = visible.filter((c) => c !== drop);
+  }
+}
+
+/** Runs grouped the way `flow runs` prints them: by pipeline, and each sweep apart; first-started group first. */
+export function groupRuns(runs: RunSummary[]): { pipeline: string; sweep: string | null; runs: RunSummary[] }[] {
+  const groups = new Map<string, { pipeline: string; sweep: string | null; runs: RunSummary[] }>();
+  for (const r of runs) {
+    const key = `${r.pipeline}\u0000${r.sweep ?? ''}`;
+    if (!groups.has(key)) groups.set(key, { pipeline: r.pipeline, sweep: r.sweep, runs: [] });
+    groups.get(key)!.runs.push(r);
+  }
+  return [...groups.values()];
+}
+
+function statusCounts(runs: RunSummary[]): string {
+  const counts = new Map<string, number>();
+  for (const r of runs) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  return [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+}
+
+/**
+ * `flow runs`: one table per group (a pipeline's runs outside sweeps, each sweep apart), each with only the
+ * params that differ within the group and the group's key metrics, fitted to `width` columns.
+ * `sweptKeys` (sweep id → swept params) puts a sweep's swept params first and keeps them longest.
+ */
+export function formatRunsTable(runs: RunSummary[], width = 160, sweptKeys: Record<string, string[]> = {}): string {
   if (runs.length === 0) return 'no runs\n';
-  const params = differingParams(runs);
-  const metrics = keyMetrics(Object.assign({}, ...runs.map((r) => r.metrics)) as Record<string, number>);
-  const header = ['id', 'pipeline', 'status', 'started', 'duration', ...params.map((p) => clip(p)), ...metrics.map((m) => clip(m))];
-  const rows = runs.map((r) => [
-    r.runId,
-    r.pipeline,
-    r.stoppedAt ? `${r.status} at ${r.stoppedAt}` : r.status,
-    r.started.replace('T', ' ').slice(0, 19),
-    r.status === 'running' ? 'running' : duration(r.durationMs),
-    ...params.map((p) => clip(valueText(r.params[p]))),
-    ...metrics.map((m) => metricCell(r.metrics[m])),
-  ]);
-  const notes: string[] = [];
-  if (params.length === 0 && runs.length > 1) notes.push('(all runs have the same params)');
-  const failed = runs.filter((r) => r.error !== null);
-  for (const r of failed) notes.push(r.status === 'unreadable' ? `${r.runId}: state.json unreadable: ${clip(r.error!.split('\n')[0]!, 200)}` : `${r.runId}: ${r.stoppedAt} failed: ${clip(r.error!.split('\n')[0]!, 160)}`);
-  const resumable = runs.filter((r) => r.status === 'interrupted' || (r.status === 'failed' && r.error === null));
-  if (resumable.length > 0) notes.push(`continue a stopped run with: flow resume ${resumable.at(-1)!.runId}`);
-  return table(header, rows) + (notes.length ? `\n${notes.join('\n')}\n` : '');
+  const blocks: string[] = [];
+  for (const group of groupRuns(runs)) {
+    const swept = group.sweep ? sweptKeys[group.sweep] ?? [] : [];
+    const differing = differingParams(group.runs);
+    const params = [...swept.filter((k) => differing.includes(k)), ...differing.filter((k) => !swept.includes(k))];
+    const metrics = keyMetrics(Object.assign({}, ...group.runs.map((r) => r.metrics)) as Record<string, number>);
+    const title = `${group.pipeline}${group.sweep ? ` · ${group.sweep}` : ''}  (${group.runs.length} run${group.runs.length === 1 ? '' : 's'}: ${statusCounts(group.runs)}${swept.length ? `; swept ${swept.join(' × ')}` : ''})`;
+    const columns: Column[] = [
+      { header: 'id', cells: group.runs.map((r) => r.runId), keep: Infinity, clippable: false },
+      { header: 'status', cells: group.runs.map((r) => (r.stoppedAt ? `${r.status} at ${r.stoppedAt}` : r.status)), keep: Infinity, clippable: false },
+      { header: 'started', cells: group.runs.map((r) => r.started.replace('T', ' ').slice(0, 19)), keep: 0, clippable: false },
+      { header: 'duration', cells: group.runs.map((r) => (r.status === 'running' ? 'running' : duration(r.durationMs))), keep: 1, clippable: false },
+      // Swept params stay longest, then the first three metrics, then the other differing params, then the
+      // remaining metrics; started and duration go first.
+      ...params.map((p, i) => ({ header: p, cells: group.runs.map((r) => valueText(r.params[p])), keep: swept.includes(p) ? 1000 - i : 50 - i / 1000, clippable: true })),
+      ...metrics.map((m, i) => ({ header: m, cells: group.runs.map((r) => metricCell(r.metrics[m])), keep: i < 3 ? 100 - i : 20 - i, clippable: true })),
+    ];
+    const notes: string[] = [];
+    if (params.length === 0 && group.runs.length > 1) notes.push('(all runs have the same params)');
+    for (const r of group.runs.filter((x) => x.error !== null)) {
+      const why = clip(r.error!.split('\n')[0]!, Math.max(40, width - r.runId.length - 20));
+      notes.push(r.status === 'unreadable' ? `${r.runId}: state.json unreadable: ${why}` : `${r.runId}: ${r.stoppedAt} failed: ${why}`);
+    }
+    const resumable = group.runs.filter((r) => r.status === 'interrupted' || (r.status === 'failed' && r.error === null));
+    if (resumable.length > 0) notes.push(`continue ${group.sweep ? 'the sweep' : 'a stopped run'} with: flow resume ${group.sweep ?? resumable.at(-1)!.runId}`);
+    blocks.push(`${clip(title, width)}\n${fitColumns(columns, width)}${notes.length ? notes.join('\n') + '\n' : ''}`);
+  }
+  return blocks.join('\n');
+}
+
+/** The swept params of every sweep under runsDir, for formatRunsTable. */
+export function sweptKeysOf(runsDir: string, pipeline?: string): Promise<Record<string, string[]>> {
+  return import('./sweeps/manifest.js').then(({ listSweeps, readManifest }) => {
+    const out: Record<string, string[]> = {};
+    for (const s of listSweeps(runsDir, pipeline)) {
+      try {
+        out[s.sweepId] = readManifest(s.sweepDir).keys;
+      } catch {
+        // damaged: no swept keys known
+      }
+    }
+    return out;
+  });
 }
 
 export interface ShowResult {

@@ -38,12 +38,20 @@ export function readRegistryFile(file: string): StageCatalogEntry[] {
   const reg = readJsonIfExists<RegistryFile>(file);
   if (!reg) return [];
   if (!Array.isArray(reg.stages)) throw new Error(`${file}: no "stages" list; rebuild with \`npm run build\``);
-  return reg.stages.map((e) => ({ ...e, modulePath: path.resolve(path.dirname(file), e.modulePath) }));
+  return reg.stages.map((e) => ({
+    ...e,
+    modulePath: path.resolve(path.dirname(file), e.modulePath),
+    ...(e.platformModule ? { platformModule: path.resolve(path.dirname(file), e.platformModule) } : {}),
+  }));
 }
 
 export function writeRegistryFile(file: string, entries: StageCatalogEntry[]): void {
   const dir = path.dirname(file);
-  const stages = entries.map((e) => ({ ...e, modulePath: path.relative(dir, e.modulePath) }));
+  const stages = entries.map((e) => ({
+    ...e,
+    modulePath: path.relative(dir, e.modulePath),
+    ...(e.platformModule ? { platformModule: path.relative(dir, e.platformModule) } : {}),
+  }));
   writeFileAtomicSync(file, JSON.stringify({ stages } satisfies RegistryFile, null, 1) + '\n');
 }
 
@@ -148,5 +156,6 @@ export async function describeStageModule(opts: { modulePath: string; sourcePath
     modulePath: path.resolve(opts.modulePath),
     codeDigest,
     codeFiles,
+    ...(decl.platform ? { platformModule: path.resolve(path.dirname(opts.modulePath), decl.platform) } : {}),
   };
 }

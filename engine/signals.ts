@@ -1,6 +1,11 @@
-// Interruption (DESIGN.md): the first SIGINT/SIGTERM asks running stages to checkpoint and stop (their
+// Interruption (DESIGN.md): the first SIGINT/SIGTERM/SIGUSR1 asks running stages to checkpoint and stop (their
 // AbortSignal fires); a second one exits at once after writing state synchronously. Exit code 130 either way.
+// SIGUSR1 is what a batch scheduler sends ahead of a time limit or preemption (Slurm's `--signal=B:USR1@grace`,
+// `scancel --signal=USR1`); SIGTERM is what `scancel` and a time limit send: both mean "save and stop" like Ctrl+C.
 export const INTERRUPT_EXIT_CODE = 130;
+
+/** The signals that stop a run gracefully (the first one) or at once (a second one). */
+export const INTERRUPT_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGUSR1'];
 
 export interface InterruptHandlers {
   /** Called on the first signal, after the AbortController fired. */
@@ -9,7 +14,7 @@ export interface InterruptHandlers {
   onSecond(signal: NodeJS.Signals): void;
 }
 
-/** Installs the two-stage handlers for SIGINT and SIGTERM; returns a function that removes them. */
+/** Installs the two-stage handlers for INTERRUPT_SIGNALS; returns a function that removes them. */
 export function installInterruptHandlers(controller: AbortController, handlers: InterruptHandlers): () => void {
   let count = 0;
   const listener = (sig: NodeJS.Signals): void => {
@@ -22,11 +27,9 @@ export function installInterruptHandlers(controller: AbortController, handlers: 
     handlers.onSecond(sig);
     process.exit(INTERRUPT_EXIT_CODE);
   };
-  process.on('SIGINT', listener);
-  process.on('SIGTERM', listener);
+  for (const sig of INTERRUPT_SIGNALS) process.on(sig, listener);
   return () => {
-    process.off('SIGINT', listener);
-    process.off('SIGTERM', listener);
+    for (const sig of INTERRUPT_SIGNALS) process.off(sig, listener);
   };
 }
 

@@ -36,7 +36,22 @@ export interface StageContext<Params = JsonObject> {
   readonly interactive: boolean;
   /** Facts about the environment that shaped the result (e.g. the tensor backend); merged into env.json. */
   recordEnv(facts: JsonObject): void;
+  /**
+   * The platform facts in this stage's cache key (see StageKind.platform; `{}` when the kind declares none).
+   * A stage whose real platform turns out different (a backend that would not start) must fail, not
+   * commit outputs under a key that names another platform.
+   */
+  readonly platform: JsonObject;
 }
+
+/** What a platform probe is given: the stage's resolved params and its inputs' absolute paths (all done). */
+export interface PlatformRequest<Params = JsonObject> {
+  readonly params: Params;
+  readonly inputs: Readonly<Record<string, string>>;
+}
+
+/** A platform probe module's export: the facts that change this stage's outputs, cheaply (no TensorFlow). */
+export type PlatformProbe<Params = JsonObject> = (request: PlatformRequest<Params>) => Promise<JsonObject> | JsonObject;
 
 export type StageOutcome =
   | { status: 'done'; summary?: JsonObject }
@@ -66,6 +81,13 @@ export interface StageKind<Params = JsonObject> {
   description: string;
   inputs: Record<string, InputDeclaration>;
   outputs: Record<string, OutputDeclaration>;
+  /**
+   * Optional: a module (path relative to this stage module) exporting `platformFacts: PlatformProbe`, the
+   * platform facts that change this kind's outputs (e.g. the tensor backend that will run). They join the
+   * cache key, so a result computed on one platform is never reused on another. The probe runs on every cache
+   * lookup, so it stays light; the executor (local, a scheduler's job) is never one of these facts.
+   */
+  platform?: string;
   run(ctx: StageContext<Params>): Promise<StageOutcome>;
 }
 

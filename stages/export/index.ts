@@ -3,6 +3,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { encodeFloat32, FLOW_MODEL_JSON, runProbe, type FlowModelFile } from './flow-model.js';
 import { readCurves, writeCurvePlots } from './plots.js';
@@ -37,8 +38,10 @@ export default defineStage<ExportParams>({
     model: { description: 'LayersModel folder (model.json, weights.bin) with flow-model.json', type: 'dir' },
     plots: { description: 'loss, Dice and learning-rate curves per epoch as PNG and SVG', type: 'dir' },
   },
+  platform: '../../lib/tf/platform.js',
   async run(ctx) {
     const backend = await initBackend(ctx.params.backend);
+    checkPlatform(ctx.platform, backend);
     ctx.recordEnv(backendFacts(backend));
     const transformFile = ctx.inputs.transform!;
     let transform: JsonObject;

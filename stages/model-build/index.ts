@@ -4,6 +4,7 @@ import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { buildUNet, freezeEncoder, validateUNetInput, type UNetArch } from '../../lib/tf/unet.js';
 import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { emptyLoadReport, formatLoadReport, loadPretrainedWeights } from '../../lib/tf/pretrained.js';
@@ -39,6 +40,7 @@ export default defineStage<ModelBuildParams>({
     model: { description: 'The initial model: TensorFlow.js LayersModel folder (model.json + weights.bin)', type: 'dir' },
     report: { description: 'load-report.json + load-report.txt: layers loaded / skipped (and why) / not in model', type: 'dir' },
   },
+  platform: '../../lib/tf/platform.js',
   async run(ctx) {
     const p = ctx.params;
     // JSON Schema cannot relate input_size to depth; this is that cross-field check.
@@ -53,6 +55,7 @@ export default defineStage<ModelBuildParams>({
       );
     }
     const backend = await initBackend(p.backend);
+    checkPlatform(ctx.platform, backend);
     ctx.recordEnv(backendFacts(backend));
     ctx.print(`backend ${backend.name} (${backend.package} ${backend.version}, ${backend.threads} thread(s)): ${backend.reason}`);
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { MODEL_JSON, WEIGHTS_BIN, loadModelFromDir, readModelJson } from '../../lib/tf/model-io.js';
 import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../export/flow-model.js';
 
@@ -25,9 +26,11 @@ export default defineStage<ModelLoadParams>({
   outputs: {
     check: { description: 'reload.json: layer and parameter counts, input/output shapes, probe comparison', type: 'dir' },
   },
+  platform: '../../lib/tf/platform.js',
   async run(ctx) {
     const dir = ctx.inputs.model!;
     const backend = await initBackend(ctx.params.backend);
+    checkPlatform(ctx.platform, backend);
     ctx.recordEnv(backendFacts(backend));
     const model = await loadModelFromDir(dir);
     try {

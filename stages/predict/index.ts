@@ -11,6 +11,7 @@ import { coloursFor, labelPlane, renderPanel, sliceWithMostForeground } from '..
 import { getString } from '../../lib/tfrecord/example.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { backendFacts, getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir } from '../../lib/tf/model-io.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
 import { concatArrays } from '../../lib/typed-arrays.js';
@@ -109,6 +110,7 @@ export default defineStage<PredictParams>({
     predictions: { description: 'pairs.json, pred/ (predictions) and label/ (ground truth), in the dataset format', type: 'dir' },
     panels: { description: 'input | label | prediction PNG panels with colour-coded overlays', type: 'dir' },
   },
+  platform: '../../lib/tf/platform.js',
   async run(ctx) {
     const { batch_size: batchSize, subset } = ctx.params;
     const transform = await readJson(ctx.inputs.transform!, 'transform.json');
@@ -119,6 +121,7 @@ export default defineStage<PredictParams>({
     const wanted = subset === 'all' ? null : new Set(split[subset]);
     const adapter = getAdapter(String(transform.dataset));
     const backend = await initBackend(ctx.params.backend);
+    checkPlatform(ctx.platform, backend);
     ctx.recordEnv(backendFacts(backend));
     const model = await loadModelFromDir(ctx.inputs.model!);
 

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend } from '../../lib/tf/backend.js';
+import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { loadTensorDataset, readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
 import { streamedValidation } from '../../lib/train/validation.js';
@@ -17,9 +18,11 @@ import { createProgress } from '../../lib/train/progress.js';
 import { formatMetricsJsonl } from '../../lib/train/metrics-file.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
 import { createParallelEngine, resolveWorkers } from '../../lib/train/parallel.js';
+import { validationPanels, writeTrainEvents } from './tensorboard.js';
 
 interface TrainParams {
   progress_seconds: number;
+  tensorboard_panels: number;
 }
 
 function describeShape(spec: TensorDatasetSpec): string {
@@ -40,11 +43,14 @@ export default defineStage<TrainParams>({
     model: { description: 'the best weights on best_metric (else the last), as a LayersModel folder', type: 'dir' },
     metrics: { description: 'metrics.jsonl: one line per step and per epoch', type: 'file' },
     summary: { description: 'summary.json: epochs run, best epoch and value, early stop, interruptions, speed', type: 'file' },
+    events: { description: 'a TensorBoard event file: step and epoch scalars, HParams data, validation panels (tensorboard --logdir runs/)', type: 'dir' },
   },
+  platform: './platform.js',
   async run(ctx) {
     const hparams = readHparams(ctx.inputs.hparams!);
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
+    checkPlatform(ctx.platform, backend);
     // Training needs random access (a shuffle per epoch), so it is loaded whole; validation is read in order, so
     // it streams from disk each epoch and never has to fit in memory.
     const [train, valSpec] = await Promise.all([loadTensorDataset(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
@@ -116,9 +122,11 @@ export default defineStage<TrainParams>({
     }
     writeAllWeights(model, result.bestWeights!);
     await saveModelToDir(model, ctx.outs.model!);
+    const panels = await validationPanels(model, val, shape, spec.classes, ctx.params.tensorboard_panels);
     model.dispose();
     await writeFileAtomic(ctx.outs.metrics!, formatMetricsJsonl(result.metrics));
     await writeJsonAtomic(ctx.outs.summary!, summary);
+    await writeTrainEvents(ctx.outs.events!, { metrics: result.metrics, summary: result.summary, hparams, panels, endSecs: Date.now() / 1000 });
     const s = result.summary;
     ctx.print(
       `done: ${s.epochs_run} epochs, best ${s.best_metric} ${s.best_value?.toFixed(4) ?? 'n/a'} at epoch ${s.best_epoch ?? 'n/a'}` +

@@ -128,8 +128,9 @@ test('flow diff of two real carvana runs: changed param, metric deltas, re-run s
   const runs = await flow(home, ['runs']);
   assert.equal(runs.code, 0, runs.stderr);
   const lines = runs.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^id\s+pipeline\s+status\s+started\s+duration\s+train\.lr\s+dice\s+hd95\s+iou/);
-  assert.equal(lines.length, 4, runs.stdout);
-  assert.match(lines[2]!, new RegExp(`^${idA}\\s+carvana\\s+done\\s.*\\s0\\.003\\s+${dice.old!.toFixed(4)}\\s`));
-  assert.match(lines[3]!, new RegExp(`^${idB}\\s+carvana\\s+done\\s.*\\s0\\.02\\s+${dice.new!.toFixed(4)}\\s`));
+  assert.equal(lines[0], 'carvana  (2 runs: 2 done)');
+  assert.match(lines[1]!, /^id\s+status\s+started\s+duration\s+train\.lr\s+dice\s+hd95\s+iou/);
+  assert.equal(lines.length, 5, runs.stdout);
+  assert.match(lines[3]!, new RegExp(`^${idA}\\s+done\\s.*\\s0\\.003\\s+${dice.old!.toFixed(4)}\\s`));
+  assert.match(lines[4]!, new RegExp(`^${idB}\\s+done\\s.*\\s0\\.02\\s+${dice.new!.toFixed(4)}\\s`));
 });

@@ -19,7 +19,7 @@ test('runs / show / diff --json, validate, usage errors; a failed validation lea
   assert.equal(runs.length, 2);
   assert.deepEqual(runs.map((r: { params: Record<string, number> }) => r.params.f), [2, 4]);
   const table = (await runCli(project, ['runs', 'small'])).stdout;
-  assert.match(table, /^id\s+pipeline\s+status\s+started\s+duration\s+f\s*$/m);
+  assert.match(table, /^small {2}\(2 runs: 2 done\)\nid\s+status\s+started\s+duration\s+f\s*$/m);
   const [idA, idB] = runs.map((r: { runId: string }) => r.runId);
   const shown = JSON.parse((await runCli(project, ['show', idB, '--json'])).stdout);
   assert.equal(shown.stages.scaled.cached, false);

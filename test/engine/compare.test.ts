@@ -211,17 +211,23 @@ test('flow diff --html [FILE] and flow runs through the CLI', async () => {
 
   const runs = await runCli(project, ['runs', '--runs', runsDir]);
   assert.equal(runs.code, 0, runs.stderr);
-  const [header, , rowA, rowB] = runs.stdout.split('\n');
-  assert.match(header!, /^id\s+pipeline\s+status\s+started\s+duration\s+data\.root\s+lr\s+WT_dice\s+TC_dice\s+ET_dice\s+WT_hd95\s+TC_hd95\s+ET_hd95$/);
+  const [title, header, , rowA, rowB] = runs.stdout.split('\n');
+  assert.equal(title, 'brats  (2 runs: 1 done, 1 failed)');
+  assert.match(header!, /^id\s+status\s+started\s+duration\s+data\.root\s+lr\s+WT_dice\s+TC_dice\s+ET_dice\s+WT_hd95\s+TC_hd95\s+ET_hd95$/);
   const clippedA = clip('/data/a/very/long/path/to/brats2019/MICCAI_BraTS_2019_Data_Training');
   assert.ok(clippedA.includes('…') && rowA!.includes(`  ${clippedA}  `), rowA);
-  assert.match(rowA!, /^20260101-000000-aaaa\s+brats\s+done\s.*\s0\.1\s+0\.5100\s+0\.6100\s+0\.7100\s+5\s+5\s+5$/);
-  assert.match(rowB!, /^20260101-000100-bbbb\s+brats\s+failed at predict\s.*…ta_Validation\s+0\.2\s/);
+  assert.match(rowA!, /^20260101-000000-aaaa\s+done\s.*\s0\.1\s+0\.5100\s+0\.6100\s+0\.7100\s+5\s+5\s+5$/);
+  assert.match(rowB!, /^20260101-000100-bbbb\s+failed at predict\s.*…ta_Validation\s+0\.2\s/);
   assert.match(runs.stdout, /20260101-000100-bbbb: predict failed: predict: out of memory$/m);
   const json = JSON.parse((await runCli(project, ['runs', '--json', '--runs', runsDir])).stdout) as { stoppedAt: string | null; params: JsonObject }[];
   assert.deepEqual(json.map((r) => r.stoppedAt), [null, 'predict']);
   assert.equal(json[1]!.params['data.root'], '/data/a/very/long/path/to/brats2019/MICCAI_BraTS_2019_Data_Validation', '--json keeps values whole');
   assert.equal(formatRunsTable(await listRunSummaries(runsDir)), runs.stdout);
+  // Fitted to a narrow terminal: cells narrowed first, then the least needed columns hidden and named.
+  const narrow = formatRunsTable(await listRunSummaries(runsDir), 80);
+  for (const line of narrow.split('\n')) assert.ok(line.length <= 80 || line.startsWith('(not shown'), `${line.length}: ${line}`);
+  assert.match(narrow, /^\(not shown to fit 80 columns: started, duration, [^)]*\blr; widen the terminal or use --json\)$/m);
+  assert.match(narrow, /^id\s+status\s+data\.root\s+WT_dice\s+TC_dice\s+ET_dice$/m);
 });
 
 test('key metrics, clipped cells, file types sniffed from content', async () => {

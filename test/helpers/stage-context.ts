@@ -57,6 +57,7 @@ export function stageContext<Params>(
     print: (line: string) => printed.push(line),
     interactive: false,
     recordEnv: (facts: JsonObject) => Object.assign(env, facts),
+    platform: {},
   };
   return { ctx, printed, env, outDir };
 }
