@@ -55,7 +55,7 @@ export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow-gpu', 'tensorf
  * (a GPU through WebGPU), but it joins `auto` only once its kernels and training have been checked on a real GPU
  * (bench/gpu.sh: issue 14 is blocked on a GPU machine); until then it runs only when named (`backend: webgpu`).
  */
-const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 const NOT_IN_AUTO: Partial<Record<BackendName, string>> = {
   webgpu: 'webgpu is not tried by auto until it has been verified on a GPU (bench/gpu.sh); set backend: webgpu to use it',
 };

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { JsonObject, PlatformRequest } from '../../engine/stage.js';
-import { BACKEND_NAMES, type BackendInfo, type BackendName } from './backend.js';
+import { AUTO_ORDER, type BackendInfo, type BackendName } from './backend.js';
 
 const require = createRequire(import.meta.url);
 
@@ -74,9 +74,9 @@ let nativeLoads: boolean | undefined;
 export function tensorflowPlatform(preference: string): TensorflowPlatform {
   let backend = preference;
   if (preference === 'auto') {
-    // initBackend's order. A backend without a probe here counts as unavailable (a new backend must add one);
-    // if it does start, checkPlatform says so instead of a wrong key being written.
-    backend = BACKEND_NAMES.find((name) => AVAILABLE[name]?.() ?? false) ?? 'cpu';
+    // initBackend's order for auto. A backend without a probe here counts as unavailable (a new backend must add
+    // one when it joins AUTO_ORDER); if it does start, checkPlatform says so instead of a wrong key being written.
+    backend = AUTO_ORDER.find((name) => AVAILABLE[name]?.() ?? false) ?? 'cpu';
   }
   const wasm = backend === 'wasm';
   nativeLoads ??= nativeConvolutionsLoad();
