@@ -148,8 +148,14 @@ export async function encodeGif(image: RawImage): Promise<Buffer> {
   return fromRaw(image).gif({ colours: 2, dither: 0 }).toBuffer();
 }
 
+/**
+ * A grey mask value is foreground when it is above this: the one threshold of JPEG-saved masks at ingest, in
+ * records and of upsampled predictions.
+ */
+export const MASK_THRESHOLD = 127;
+
 /** 0/255 binary from any gray values: > `threshold` is foreground. Returns how many pixels were neither 0 nor 255. */
-export function binarize(gray: Uint8Array, threshold = 127): { mask: Uint8Array; nonBinary: number } {
+export function binarize(gray: Uint8Array, threshold = MASK_THRESHOLD): { mask: Uint8Array; nonBinary: number } {
   const mask = new Uint8Array(gray.length);
   let nonBinary = 0;
   for (let i = 0; i < gray.length; i++) {
@@ -167,13 +173,13 @@ export interface DecodedMask {
   histogram: number[];
   /** Pixels that were neither background nor the car value (e.g. JPEG ringing): thresholded. */
   nonBinary: number;
-  /** The rule used: `two-level` (exactly 0 and one other value, e.g. 0/1 index masks) or `threshold>127`. */
-  rule: 'two-level' | 'threshold>127';
+  /** The rule used: `two-level` (exactly 0 and one other value, e.g. 0/1 index masks) or `threshold` (> MASK_THRESHOLD). */
+  rule: 'two-level' | 'threshold';
 }
 
 /**
  * Decodes a GIF/PNG/JPEG mask to 1-channel 0/255. A mask holding exactly 0 and one other value (0/255,
- * or 0/1 index masks) maps that value to 255; anything else (JPEG-saved masks) is thresholded at 127.
+ * or 0/1 index masks) maps that value to 255; anything else (JPEG-saved masks) is thresholded (> MASK_THRESHOLD).
  */
 export async function decodeMask(source: ImageSource, options: { size?: Size2d | null; label?: string } = {}): Promise<DecodedMask> {
   const gray = await decodeGray(source, { size: options.size ?? null, kernel: 'nearest', label: options.label });
@@ -186,5 +192,5 @@ export async function decodeMask(source: ImageSource, options: { size?: Size2d |
     return { mask: { ...gray, data }, histogram, nonBinary: 0, rule: 'two-level' };
   }
   const { mask, nonBinary } = binarize(gray.data);
-  return { mask: { ...gray, data: mask }, histogram, nonBinary, rule: 'threshold>127' };
+  return { mask: { ...gray, data: mask }, histogram, nonBinary, rule: 'threshold' };
 }

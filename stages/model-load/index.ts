@@ -6,7 +6,7 @@ import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { MODEL_JSON, WEIGHTS_BIN, loadModelFromDir, readModelJson } from '../../lib/tf/model-io.js';
-import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../export/flow-model.js';
+import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../../lib/contracts/flow-model.js';
 
 export interface ModelLoadParams {
   backend: BackendPreference;

@@ -4,8 +4,8 @@
 // lib/preprocess/brats.ts so the BraTS adapter replays it exactly at prediction time.
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { writeJsonAtomic } from '../../lib/atomic.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
+import { bratsTransformContract, readDatasetSpec, splitContract, writeContract, type BratsTransform, type LabelSpec } from '../../lib/contracts/index.js';
 import { getString } from '../../lib/tfrecord/example.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { splitGroups } from '../../lib/preprocess/split.js';
@@ -34,7 +34,19 @@ export interface PreprocessBratsParams {
   val_fraction: number;
   seed: number;
   tumour_fraction: number;
-  label_map: Record<string, number>;
+  /** null: class i is the i-th class of the label map declared at ingest (background first). */
+  label_map: Record<string, number> | null;
+}
+
+/** The training remap: the param, checked against the dataset's label map, or the label map's class order. */
+function trainRemap(param: Record<string, number> | null, labels: LabelSpec, paramPath: string): Record<string, number> {
+  const fromLabels = Object.fromEntries(labels.classes.map((c, index) => [String(c.value), index]));
+  if (param === null) return fromLabels;
+  const declared = Object.keys(fromLabels).sort().join(', ');
+  if (Object.keys(param).sort().join(', ') !== declared) {
+    throw new Error(`${paramPath}.label_map: keys ${Object.keys(param).sort().join(', ')} differ from the label values declared at ingest (${declared}); leave label_map unset (null) to take them from the data`);
+  }
+  return param;
 }
 
 const MODALITIES = ['flair', 't1', 't1ce', 't2'];
@@ -93,7 +105,8 @@ function choosePatches(volume: BratsVolume, classes: Uint8Array, box: BrainBox, 
 export default defineStage<PreprocessBratsParams>({
   kind: 'preprocess.brats',
   // 2: patches3d validation is the tiling of each validation patient's brain box (was sampled patches).
-  version: '2',
+  // 3: label map from the data (spec.json), labels in transform.json.
+  version: '3',
   description:
     'BraTS preprocessing: per-modality z-score over brain voxels, brain-box crop, label remap 4→3, axial slices [H, W, 4] or patches [D, H, W, 4], split by patient.',
   inputs: {
@@ -115,7 +128,9 @@ export default defineStage<PreprocessBratsParams>({
     const p = ctx.params;
     const size: [number, number] = [p.size[0], p.size[1]];
     const patch: [number, number, number] = [p.patch[0], p.patch[1], p.patch[2]];
-    const classes = Math.max(...Object.values(p.label_map)) + 1;
+    const spec = await readDatasetSpec(dir);
+    const labelMap = trainRemap(p.label_map, spec.labels, `stages.${ctx.stageName}.params`);
+    const classes = Math.max(...Object.values(labelMap)) + 1;
 
     // Pass 1: which patients exist and have labels (Validation patients have none and cannot train).
     const labelled: string[] = [];
@@ -135,7 +150,7 @@ export default defineStage<PreprocessBratsParams>({
     const channels = MODALITIES.length;
     const xShape = p.mode === 'slices2d' ? [size[0], size[1], channels] : [...patch, channels];
     const yShape = p.mode === 'slices2d' ? [size[0], size[1], 1] : [...patch, 1];
-    const meta: JsonObject = { dataset: 'brats', mode: p.mode, modalities: MODALITIES, classes: ['background', 'necrotic/non-enhancing core', 'edema', 'enhancing tumour'] };
+    const meta: JsonObject = { dataset: 'brats', mode: p.mode, modalities: MODALITIES, classes: spec.labels.classes.map((c) => c.name) };
     const writers = {
       train: await TensorDatasetWriter.create(ctx.outs.train!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
       val: await TensorDatasetWriter.create(ctx.outs.val!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
@@ -160,7 +175,7 @@ export default defineStage<PreprocessBratsParams>({
           continue;
         }
         zscoreBrain(volume);
-        const target = remapLabels(volume.label!, p.label_map, volume.id);
+        const target = remapLabels(volume.label!, labelMap, volume.id, volume.shape, `${path.join(dir, view.file)} record ${view.index} (patient ${volume.id})`);
         const rng = new Rng(seedFromString(volume.id, p.seed));
         if (p.mode === 'slices2d') {
           for (const z of chooseSlices(volume, box, p.tumour_fraction, rng, side === 'val')) {
@@ -196,7 +211,7 @@ export default defineStage<PreprocessBratsParams>({
       throw error;
     }
 
-    await writeJsonAtomic(ctx.outs.split!, {
+    await writeContract(splitContract, ctx.outs.split!, {
       seed: p.seed,
       valFraction: p.val_fraction,
       train: split.train,
@@ -205,8 +220,9 @@ export default defineStage<PreprocessBratsParams>({
       valIds: [...ids.val].sort(),
       unlabelled: [...unlabelled].sort(),
     });
-    const transform: JsonObject = {
+    const transform: BratsTransform = {
       dataset: 'brats',
+      labels: spec.labels,
       mode: p.mode,
       ...(p.mode === 'slices2d' ? { size } : { patch, tiling: BOX_TILING }),
       channels,
@@ -214,9 +230,9 @@ export default defineStage<PreprocessBratsParams>({
       modalities: MODALITIES,
       zscore: 'brain-nonzero',
       crop: 'brain-bbox',
-      labelMap: { train: p.label_map },
+      labelMap: { train: labelMap },
     };
-    await writeJsonAtomic(ctx.outs.transform!, transform);
+    await writeContract(bratsTransformContract, ctx.outs.transform!, transform);
     ctx.print(
       `train: ${counts.train.samples} ${p.mode === 'slices2d' ? 'slices' : 'patches'} (${counts.train.tumour} with tumour); val: ${counts.val.samples}${p.mode === 'slices2d' ? '' : ' tiles'} (${counts.val.tumour} with tumour)`,
     );

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import stage from '../../stages/brats-ingest/index.js';
-import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../stages/brats-ingest/ingest.js';
+import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../lib/datasets/brats/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import { writeTinyPatient } from './helpers.js';
@@ -118,16 +118,17 @@ test('modalities with mismatched dimensions are reported with both sizes', async
   await expectFailure(root, { ...defaults(), strict: true }, /P2\/P2_t1\.nii\.gz: dimensions differ/);
 });
 
-test('unexpected label values are reported with patient and count; strict makes them an error', async () => {
+test('a label value outside the label map skips the patient, naming the seg file and the param; strict makes it an error', async () => {
   const root = makeTempDir();
   await writeTinyPatient(root, 'HGG', 'P1', { extraLabel: { value: 3, voxels: 5 } });
   await writeTinyPatient(root, 'HGG', 'P2');
   const { index, report, text } = await runIngest(root);
-  assert.equal(index.samples.length, 2, 'unexpected labels are reported, not skipped');
+  assert.deepEqual(index.samples.map((s) => s.id), ['P2'], 'the patient with an unknown label is skipped');
   assert.deepEqual(report.labels.unexpected, [{ patient: 'P1', file: path.join('Training', 'HGG', 'P1', 'P1_seg.nii.gz'), value: 3, voxels: 5 }]);
-  assert.equal(report.labels.values['3']!.name, null);
+  assert.equal(report.skipped[0]!.path, path.join('Training', 'HGG', 'P1', 'P1_seg.nii.gz'));
+  assert.match(report.skipped[0]!.reason, /patient P1: label value\(s\) 3 \(5 px\/voxels\) not in the label map \{0, 1, 2, 4\}; add them to stages\.test-brats\.ingest\.params\.label_map/);
   assert.match(text, /unexpected label 3 in .*P1_seg\.nii\.gz \(patient P1\): 5 voxels/);
-  await expectFailure(root, { ...defaults(), strict: true }, /P1\/P1_seg\.nii\.gz: label value 3 \(5 voxels\) of patient P1 is not in the label map/);
+  await expectFailure(root, { ...defaults(), strict: true }, /P1\/P1_seg\.nii\.gz: patient P1: label value\(s\) 3 \(5 px\/voxels\) not in the label map/);
   // The same value is fine under a label map that has it (BraTS 2023 style).
   const relabelled = await runIngest(root, { ...defaults(), strict: true, label_map: { ...DEFAULT_LABEL_MAP, '3': 'enhancing (2023)' } });
   assert.equal(relabelled.report.labels.unexpected.length, 0);
