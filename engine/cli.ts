@@ -19,6 +19,7 @@ commands:
   graph FILE [--mermaid|--dot]  print the stage DAG
   watch FILE [--set k=v ...]    re-run dirty stages whenever the pipeline or its inputs change
   gc [--dry-run]                delete cache entries no run folder references
+  init DATA_DIR [-o FILE]       detect a dataset's layout and write a pipeline planned from its data
 
 common options:
   --cache DIR   cache folder (default: $FLOW_CACHE or ./.flow/cache)
@@ -74,6 +75,9 @@ const COMMAND_HELP: Record<string, string> = {
   Deletes cache entries and checkpoints that no run folder references, and abandoned temp folders.
 `,
 };
+
+/** Commands implemented outside the engine, loaded by module path; each parses its own arguments. */
+const EXTENSION_COMMANDS: Record<string, string> = { init: '../lib/datasets/init/command.js' };
 
 class UsageError extends Error {}
 
@@ -389,6 +393,11 @@ export async function main(argv: string[]): Promise<number> {
     if (stream.listenerCount('error') === 0) stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
+  }
+  const extension = argv[0] === undefined ? undefined : EXTENSION_COMMANDS[argv[0]];
+  if (extension !== undefined) {
+    const command = (await import(extension)) as { default: (args: string[]) => Promise<number> };
+    return command.default(argv.slice(1));
   }
   let args: ParsedArgs;
   try {

@@ -1,0 +1,206 @@
+// `flow init`'s fingerprint and plan for image/mask pairs: the data's facts (cases, sizes, channels,
+// per-channel intensities, label values and frequencies, broken files), then a pipeline whose every choice
+// is a YAML comment saying why. The param names are the shipped pipelines' (params.data.root,
+// params.train.epochs, params.train.input_size, ...), so `--set train.epochs=2` works on it.
+import path from 'node:path';
+import { decodeGray, decodeRgb, readImageInfo } from '../../image/index.js';
+import { labelHistogram } from '../../contracts/labels.js';
+import { findPairs } from '../image-pairs/layout.js';
+
+export interface PairsFingerprint {
+  cases: number;
+  broken: { path: string; reason: string }[];
+  skipped: number;
+  sizes: { width: number; height: number }[];
+  channels: Record<string, number>;
+  /** Per RGB channel, in [0, 1] units. */
+  intensity: { mean: number[]; std: number[] };
+  /** Stored mask value → pixels. */
+  labelValues: Map<number, number>;
+}
+
+export async function fingerprintPairs(root: string, images: string, masks: string, splitFile: string | null): Promise<PairsFingerprint> {
+  const found = findPairs(root, { images, masks, group: null, split_file: splitFile }, 'init');
+  const fp: PairsFingerprint = { cases: 0, broken: [], skipped: found.skipped.length, sizes: [], channels: {}, intensity: { mean: [0, 0, 0], std: [0, 0, 0] }, labelValues: new Map() };
+  const sum = [0, 0, 0];
+  const squares = [0, 0, 0];
+  let pixels = 0;
+  for (const pair of found.pairs) {
+    try {
+      const info = await readImageInfo(path.join(root, pair.image));
+      const rgb = await decodeRgb(path.join(root, pair.image));
+      const mask = await decodeGray(path.join(root, pair.mask), { label: path.join(root, pair.mask) });
+      if (mask.width !== rgb.width || mask.height !== rgb.height) {
+        fp.broken.push({ path: pair.mask, reason: `mask is ${mask.width}x${mask.height}, image ${rgb.width}x${rgb.height}` });
+        continue;
+      }
+      const key = info.isPalette ? 'palette' : String(info.channels);
+      fp.channels[key] = (fp.channels[key] ?? 0) + 1;
+      fp.sizes.push({ width: rgb.width, height: rgb.height });
+      for (let i = 0; i < rgb.data.length; i++) {
+        const v = rgb.data[i]! / 255;
+        sum[i % 3]! += v;
+        squares[i % 3]! += v * v;
+      }
+      pixels += rgb.width * rgb.height;
+      labelHistogram(mask.data).forEach((n, v) => n > 0 && fp.labelValues.set(v, (fp.labelValues.get(v) ?? 0) + n));
+      fp.cases++;
+    } catch (error) {
+      fp.broken.push({ path: pair.image, reason: (error as Error).message });
+    }
+  }
+  if (pixels > 0) {
+    fp.intensity.mean = sum.map((s) => s / pixels);
+    fp.intensity.std = squares.map((s, c) => Math.sqrt(Math.max(0, s / pixels - fp.intensity.mean[c]! ** 2)));
+  }
+  return fp;
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const round3 = (v: number): string => v.toFixed(3);
+
+/** Largest multiple of `step` ≤ value, at least `step`. */
+function snap(value: number, step: number): number {
+  return Math.max(step, Math.floor(value / step) * step);
+}
+
+export interface PlanOptions {
+  root: string;
+  name: string;
+  /** Largest input side the plan allows (memory budget of a CPU run: 8 × 256² × 16 filters fits in ~2 GB). */
+  maxSide?: number;
+}
+
+/** The pipeline YAML for image pairs, every choice commented. */
+export function planImagePairs(layout: { images: string; masks: string; splitFile: string | null }, fp: PairsFingerprint, options: PlanOptions): string {
+  if (fp.cases === 0) throw new Error(`${options.root}: no readable image/mask pair (${fp.broken.slice(0, 3).map((b) => `${b.path}: ${b.reason}`).join('; ')})`);
+  const depth = 3;
+  const step = 2 ** (depth + 1);
+  const maxSide = options.maxSide ?? 256;
+  const h = median(fp.sizes.map((s) => s.height));
+  const w = median(fp.sizes.map((s) => s.width));
+  const scale = Math.min(1, maxSide / Math.max(h, w));
+  const size = [snap(h * scale, step), snap(w * scale, step)];
+  const values = [...fp.labelValues.entries()].sort((a, b) => a[0] - b[0]);
+  const total = values.reduce((a, [, n]) => a + n, 0);
+  const background = values.some(([v]) => v === 0) ? 0 : [...values].sort((a, b) => b[1] - a[1])[0]![0];
+  const binary = values.length === 2;
+  const classes = binary ? 1 : values.length;
+  const rgb = Object.keys(fp.channels).some((c) => c !== '1' && c !== '2');
+  const batch = Math.max(1, Math.min(8, Math.floor(fp.cases * 0.8)));
+  const epochs = fp.cases < 50 ? 40 : fp.cases < 500 ? 30 : 15;
+  const yaml = (v: unknown): string => JSON.stringify(v);
+  const labelLines = values.map(([v, n]) => `        ${v}: ${v === background ? 'background' : `class_${v}`}    # ${((100 * n) / total).toFixed(2)}% of mask pixels${v === background ? (values.some(([x]) => x === 0) ? ' (0 is the background)' : ' (the most frequent value: taken as background; edit if wrong)') : ''}`);
+  const sizesSeen = new Set(fp.sizes.map((s) => `${s.width}x${s.height}`));
+  return `# Generated by \`flow init ${options.root}\`: a plan for this data, every choice with the reason. Edit freely.
+# Fingerprint: ${fp.cases} image/mask pairs${fp.broken.length ? `, ${fp.broken.length} broken (${fp.broken.slice(0, 2).map((b) => b.path).join(', ')})` : ''}, ${fp.skipped} other files skipped;
+#   sizes ${sizesSeen.size === 1 ? [...sizesSeen][0] : `${sizesSeen.size} different (median ${w}x${h})`}; channels ${Object.entries(fp.channels).map(([c, n]) => `${c} (${n})`).join(', ')};
+#   intensity mean RGB [${fp.intensity.mean.map(round3).join(', ')}], std [${fp.intensity.std.map(round3).join(', ')}];
+#   mask values ${values.map(([v]) => v).join(', ')}.
+name: ${options.name}
+description: ${binary ? 'Binary' : `${values.length}-class`} 2D segmentation of ${yaml(options.root)} with a U-Net (planned by flow init).
+params:
+  data:
+    root: ${yaml(options.root)}
+  seed: 42
+  backend: auto
+  train:
+    input_size: ${yaml(size)}    # median picture ${w}x${h}${scale < 1 ? ` scaled to fit ${maxSide} px (memory budget)` : ''}, snapped to a multiple of 2^(depth+1) = ${step}
+    batch_size: ${batch}    # ${batch < 8 ? `${fp.cases} cases: at most 80% of them train` : '8 images a step fit a CPU run'}
+    epochs: ${epochs}    # ${fp.cases} cases: ${epochs} passes (fewer for larger sets)
+    optimizer: adam
+    lr: 3.0e-3    # what the shipped 2D pipeline learns with
+    schedule: { type: cosine }
+    loss: ${binary ? 'bce_dice' : 'ce_dice'}    # ${binary ? 'two label values: one sigmoid channel, BCE + soft Dice' : `${values.length} label values: softmax over ${values.length} classes, CE + soft Dice`}
+    filters: 16
+    depth: ${depth}
+    augment: { hflip: true, vflip: false, rot90: false, brightness: 0.1, contrast: 0.1 }
+    seed: \${params.seed}
+    best_metric: val_dice
+    checkpoint_every_steps: 20
+    backend: \${params.backend}
+stages:
+  ingest:
+    kind: image-pairs.ingest
+    inputs: { root: "\${params.data.root}" }
+    params:
+      images: ${yaml(layout.images)}    # the picture folder; * is the case's stem
+      masks: ${yaml(layout.masks)}    # matched by stem: ${fp.cases} pairs
+      labels:    # every value found in the masks; name the classes
+${labelLines.join('\n')}
+      background: ${background}
+      ignore: []    # values to leave out of the metrics (e.g. a void border)
+      group: null    # a regex on the stem whose first group keeps related images on one side of the split
+      split_file: ${layout.splitFile === null ? 'null    # no official test list found' : `${yaml(layout.splitFile)}    # an official test list: those cases are never trained on`}
+  records:
+    kind: tfrecord.write
+    inputs: { samples: "\${stages.ingest.outs.index}" }
+    params: { shard_size: 64, compression: gzip }
+  dataset:
+    kind: tfrecord.read
+    inputs: { records: "\${stages.records.outs.shards}" }
+  preprocess:
+    kind: preprocess.2d
+    inputs: { data: "\${stages.dataset.outs.data}" }
+    params:
+      size: "\${params.train.input_size}"
+      val_fraction: 0.2
+      seed: "\${params.seed}"
+      normalize: dataset    # photographs: /255, then the train split's per-channel mean/std
+      channels: ${rgb ? 3 : 1}    # ${rgb ? 'colour (or mixed) pictures: RGB, grey ones replicated' : 'every picture is grey'}
+  hparams:
+    kind: hparams
+    params: "\${params.train}"
+  model:
+    kind: model.build
+    params:
+      arch: unet2d
+      input_size: "\${params.train.input_size}"
+      in_channels: ${rgb ? 3 : 1}
+      classes: ${classes}    # ${binary ? 'binary: one sigmoid channel' : `one softmax channel per label value`}
+      filters: "\${params.train.filters}"
+      depth: "\${params.train.depth}"
+      batch_norm: false    # small batches: batch-norm statistics would not settle
+      seed: "\${params.seed}"
+      backend: "\${params.backend}"
+  train:
+    kind: train
+    inputs:
+      train: "\${stages.preprocess.outs.train}"
+      val: "\${stages.preprocess.outs.val}"
+      model: "\${stages.model.outs.model}"
+      hparams: "\${stages.hparams.outs.hparams}"
+  log:
+    kind: train.log
+    inputs: { metrics: "\${stages.train.outs.metrics}" }
+  export:
+    kind: export
+    inputs:
+      model: "\${stages.train.outs.model}"
+      curves: "\${stages.log.outs.curves}"
+      transform: "\${stages.preprocess.outs.transform}"
+    params: { backend: "\${params.backend}" }
+  reload:
+    kind: model.load
+    inputs: { model: "\${stages.export.outs.model}" }
+    params: { backend: "\${params.backend}" }
+  predict:
+    kind: predict
+    inputs:
+      model: "\${stages.export.outs.model}"
+      data: "\${stages.dataset.outs.data}"
+      split: "\${stages.preprocess.outs.split}"
+      transform: "\${stages.preprocess.outs.transform}"
+    needs: [reload]
+    params: { backend: "\${params.backend}", subset: ${layout.splitFile === null ? 'val' : 'test'}, panels: 12 }    # ${layout.splitFile === null ? 'the held-out validation groups' : 'the official test cases'}: PNGs in the masks' own values, named after each picture's stem
+  evaluate:
+    kind: evaluate
+    inputs: { predictions: "\${stages.predict.outs.predictions}" }
+metrics: "\${stages.evaluate.outs.metrics}"
+report:
+  - "\${stages.export.outs.plots}"
+  - "\${stages.predict.outs.panels}"
+  - "\${stages.evaluate.outs.table}"
+  - "\${stages.ingest.outs.report}"
+`;
+}
