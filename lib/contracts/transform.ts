@@ -1,6 +1,7 @@
 // transform.json (preprocess → predict, export): what predict replays to feed the model exactly as training
 // did. Every transform names its dataset kind and carries the label map; the rest depends on the preprocess
-// that wrote it: `transform2dContract` (preprocess.2d) or `bratsTransformContract` (preprocess.brats).
+// that wrote it: `transform2dContract` (preprocess.2d) or `bratsTransformContract` (preprocess.brats, which
+// takes the volume records of BraTS, nnU-Net v2 and Decathlon datasets alike).
 import { labelSpecSchema, type LabelSpec } from './labels.js';
 import { defineContract } from './validator.js';
 
@@ -77,7 +78,7 @@ export const bratsTransformContract = defineContract<BratsTransform>({
     type: 'object',
     required: ['dataset', 'labels', 'mode', 'modalities', 'labelMap'],
     properties: {
-      dataset: { const: 'brats' },
+      dataset: { type: 'string' },
       labels: labelSpecSchema,
       mode: { enum: ['slices2d', 'patches3d'] },
       size: { type: 'array', items: positiveInt, minItems: 2, maxItems: 2 },

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { bratsTransformContract, readDatasetSpec, splitContract, writeContract, type BratsTransform, type LabelSpec } from '../../lib/contracts/index.js';
-import { getString } from '../../lib/tfrecord/example.js';
+import { getString, getStrings } from '../../lib/tfrecord/example.js';
+import { getDatasetKind } from '../../lib/datasets/registry.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { splitGroups } from '../../lib/preprocess/split.js';
 import { Rng, seedFromString } from '../../lib/rng.js';
@@ -49,7 +50,6 @@ function trainRemap(param: Record<string, number> | null, labels: LabelSpec, par
   return param;
 }
 
-const MODALITIES = ['flair', 't1', 't1ce', 't2'];
 
 /** Indices of the slices (of the box) to keep for training: every tumour slice plus sampled brain-only ones. */
 function chooseSlices(volume: BratsVolume, box: BrainBox, tumourFraction: number, rng: Rng, keepAll: boolean): number[] {
@@ -131,12 +131,18 @@ export default defineStage<PreprocessBratsParams>({
     const spec = await readDatasetSpec(dir);
     const labelMap = trainRemap(p.label_map, spec.labels, `stages.${ctx.stageName}.params`);
     const classes = Math.max(...Object.values(labelMap)) + 1;
+    if (getDatasetKind(spec.dataset, path.join(dir, 'spec.json')).records !== 'volume') {
+      throw new Error(`stage ${ctx.stageName}: ${path.join(dir, 'spec.json')} holds ${spec.dataset} 2D records; preprocess.brats reads volume records (use preprocess.2d)`);
+    }
+    // The channel order of the first record is the model's (BraTS: flair, t1, t1ce, t2; nnU-Net: channel_names).
+    let channelNames: string[] | null = null;
 
     // Pass 1: which patients exist and have labels (Validation patients have none and cannot train).
     const labelled: string[] = [];
     const unlabelled: string[] = [];
     for await (const view of readExamples(dir)) {
       const id = getString(view.features, 'id');
+      channelNames ??= getStrings(view.features, 'volume/modalities');
       if (view.features['label/data'] !== undefined) labelled.push(id);
       else unlabelled.push(id);
     }
@@ -147,10 +153,11 @@ export default defineStage<PreprocessBratsParams>({
     const valSet = new Set(split.val);
     ctx.print(`${labelled.length} labelled patients: ${split.train.length} train, ${split.val.length} val (${unlabelled.length} unlabelled skipped)`);
 
-    const channels = MODALITIES.length;
+    if (channelNames === null) throw new Error(`${dir}: holds no records`);
+    const channels = channelNames.length;
     const xShape = p.mode === 'slices2d' ? [size[0], size[1], channels] : [...patch, channels];
     const yShape = p.mode === 'slices2d' ? [size[0], size[1], 1] : [...patch, 1];
-    const meta: JsonObject = { dataset: 'brats', mode: p.mode, modalities: MODALITIES, classes: spec.labels.classes.map((c) => c.name) };
+    const meta: JsonObject = { dataset: spec.dataset, mode: p.mode, modalities: channelNames, classes: spec.labels.classes.map((c) => c.name) };
     const writers = {
       train: await TensorDatasetWriter.create(ctx.outs.train!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
       val: await TensorDatasetWriter.create(ctx.outs.val!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
@@ -168,7 +175,7 @@ export default defineStage<PreprocessBratsParams>({
         if (view.features['label/data'] === undefined) continue;
         const volume = decodeBratsExample(view.features, `${path.join(dir, view.file)} record ${view.index}`);
         const side = valSet.has(volume.group) ? 'val' : 'train';
-        const order = modalityOrder(volume, MODALITIES);
+        const order = modalityOrder(volume, channelNames!);
         const box = brainBoundingBox(volume);
         if (!box) {
           ctx.log.warn({ patient: volume.id }, 'all modalities are zero: no brain, patient skipped');
@@ -221,13 +228,13 @@ export default defineStage<PreprocessBratsParams>({
       unlabelled: [...unlabelled].sort(),
     });
     const transform: BratsTransform = {
-      dataset: 'brats',
+      dataset: spec.dataset,
       labels: spec.labels,
       mode: p.mode,
       ...(p.mode === 'slices2d' ? { size } : { patch, tiling: BOX_TILING }),
       channels,
       classes,
-      modalities: MODALITIES,
+      modalities: channelNames!,
       zscore: 'brain-nonzero',
       crop: 'brain-bbox',
       labelMap: { train: labelMap },

@@ -6,7 +6,8 @@ import path from 'node:path';
 import type { JsonObject } from '../../../engine/stage.js';
 import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../../tfrecord/example.js';
 import type { FeatureSpec } from '../../tfrecord/spec.js';
-import { readNifti, sameDims3d } from '../../nifti/read.js';
+import { readNifti, sameDims3d, type NiftiVolume } from '../../nifti/read.js';
+import { channelVolume } from '../volumes/read.js';
 import { writeNifti } from '../../nifti/write.js';
 import { bratsTransformContract, validateContract, type IngestIndex, type LabelSpec } from '../../contracts/index.js';
 import {
@@ -46,10 +47,11 @@ export interface BratsIndexSample {
  */
 export async function encodeBratsSample(root: string, sample: BratsIndexSample, modalities: string[]): Promise<Features> {
   const volumes = [];
+  const read = new Map<string, Promise<NiftiVolume>>();
   for (const m of modalities) {
     const rel = sample.images[m];
-    if (typeof rel !== 'string') throw new Error(`sample '${sample.id}': modality ${m} is missing from the index; re-run brats.ingest`);
-    volumes.push(await readNifti(path.resolve(root, rel)));
+    if (typeof rel !== 'string') throw new Error(`sample '${sample.id}': modality ${m} is missing from the index; re-run the ingest stage`);
+    volumes.push(await channelVolume(root, rel, read));
   }
   const first = volumes[0]!;
   const [X, Y, Z] = first.dims as [number, number, number];
@@ -185,8 +187,9 @@ export const bratsAdapter: DatasetAdapter = {
     const volume = decodeBratsExample(example);
     const [X, Y, Z] = volume.shape;
     const order = modalityOrder(volume, t.modalities);
-    const flairAt = volume.modalities.indexOf('flair');
-    const flair = flairAt >= 0 ? volume.data.slice(flairAt * X * Y * Z, (flairAt + 1) * X * Y * Z) : null;
+    // The panel background: FLAIR for BraTS, else the first channel (nnU-Net / Decathlon cases).
+    const flairAt = Math.max(0, volume.modalities.indexOf('flair'));
+    const flair = volume.modalities.length > 0 ? volume.data.slice(flairAt * X * Y * Z, (flairAt + 1) * X * Y * Z) : null;
     // An all-zero volume still gets a prediction: the whole volume stands in for the brain box.
     const box = brainBoundingBox(volume) ?? { x: [0, X], y: [0, Y], z: [0, Z] };
     zscoreBrain(volume);

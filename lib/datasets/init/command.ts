@@ -5,7 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../../atomic.js';
 import { detectLayout, KNOWN_LAYOUTS } from './detect.js';
-import { fingerprintPairs, planImagePairs } from './plan.js';
+import { fingerprintPairs, planImagePairs, planVolumes } from './plan.js';
+import { ingestNifti } from '../volumes/ingest.js';
 
 export const USAGE = `usage: flow init DATA_DIR [-o FILE]
   Detects the layout of DATA_DIR (${KNOWN_LAYOUTS.map((l) => l.split(' (')[0]).join(', ')}),
@@ -65,9 +66,11 @@ export default async function initCommand(argv: string[]): Promise<number> {
       text = planImagePairs(layout, fp, { root, name: pipelineName(root) });
       summary = `image/mask pairs: ${fp.cases} cases (images ${layout.images}, masks ${layout.masks}), label values ${[...fp.labelValues.keys()].sort((a, b) => a - b).join(', ')}`;
     } else {
-      throw new Error(
-        `${layout.datasetJson}: this is a ${layout.kind === 'nnunet' ? 'nnU-Net v2' : 'Medical Segmentation Decathlon'} dataset; flow cannot plan 3D NIfTI layouts other than BraTS yet (no ingest for them), so no pipeline was written`,
-      );
+      const result = await ingestNifti(root, { layout: layout.kind, regions: null, ignore: [], strict: false });
+      const report = result!.report;
+      text = planVolumes(report, { root, name: pipelineName(root) });
+      summary = `${layout.kind === 'nnunet' ? 'nnU-Net v2' : 'Decathlon'}: ${report.counts.cases} cases, channels ${report.channels.join(', ')}, classes ${report.labels.classes.map((c) => `${c.value} ${c.name}`).join(', ')}` +
+        (report.skipped.length ? `; ${report.skipped.length} file(s) skipped, e.g. ${report.skipped[0]!.path}: ${report.skipped[0]!.reason}` : '');
     }
     await writeFileAtomic(file, text);
     process.stdout.write(`${summary}\nwrote ${file}\nnext: flow run ${path.relative(process.cwd(), file) || file}\n`);
