@@ -108,6 +108,12 @@ export function findPairs(root: string, layout: PairsLayout, paramPath: string):
   const used = new Set<string>();
   const pairs: FoundPair[] = [];
   const stems = new Map<string, string>();
+  // Each mask file's stem, read once by the template (a lookup per image, not a scan of every mask).
+  const masksByStem = new Map<string, string>();
+  for (const name of maskFiles) {
+    const m = anyMask.exec(name);
+    if (m !== null && !masksByStem.has(m[1]!.toLowerCase())) masksByStem.set(m[1]!.toLowerCase(), name);
+  }
   let matched = 0;
   for (const name of imageFiles) {
     const m = imageRe.exec(name);
@@ -122,8 +128,7 @@ export function findPairs(root: string, layout: PairsLayout, paramPath: string):
     }
     stems.set(stem, name);
     used.add(rel(images.dir, name));
-    const maskRe = patternRegex(masks.file, `${paramPath}.masks`, stem);
-    const mask = maskFiles.find((f) => maskRe.test(f));
+    const mask = masksByStem.get(stem.toLowerCase());
     if (mask === undefined) {
       skipped.push({ path: rel(images.dir, name), reason: `no mask: expected ${rel(masks.dir, masks.file.replace('{stem}', stem))} (${paramPath}.masks)` });
       continue;

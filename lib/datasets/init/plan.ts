@@ -2,6 +2,7 @@
 // per-channel intensities, label values and frequencies, broken files), then a pipeline whose every choice
 // is a YAML comment saying why. The param names are the shipped pipelines' (params.data.root,
 // params.train.epochs, params.train.input_size, ...), so `--set train.epochs=2` works on it.
+import fs from 'node:fs';
 import path from 'node:path';
 import { decodeGray, decodeRgb, readImageInfo } from '../../image/index.js';
 import { labelHistogram } from '../../contracts/labels.js';
@@ -26,29 +27,47 @@ export async function fingerprintPairs(root: string, images: string, masks: stri
   const sum = [0, 0, 0];
   const squares = [0, 0, 0];
   let pixels = 0;
-  for (const pair of found.pairs) {
-    try {
-      const info = await readImageInfo(path.join(root, pair.image));
-      const rgb = await decodeRgb(path.join(root, pair.image));
-      const mask = await decodeGray(path.join(root, pair.mask), { label: path.join(root, pair.mask) });
-      if (mask.width !== rgb.width || mask.height !== rgb.height) {
-        fp.broken.push({ path: pair.mask, reason: `mask is ${mask.width}x${mask.height}, image ${rgb.width}x${rgb.height}` });
-        continue;
+  // A few cases at a time: sharp decodes on libuv's threads, and each file is read once.
+  const results = new Array<{ size: { width: number; height: number }; channels: string; rgb: Uint8Array; histogram: Float64Array } | { broken: { path: string; reason: string } }>(found.pairs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < found.pairs.length) {
+      const at = next++;
+      const pair = found.pairs[at]!;
+      try {
+        const [imageBytes, maskBytes] = await Promise.all([fs.promises.readFile(path.join(root, pair.image)), fs.promises.readFile(path.join(root, pair.mask))]);
+        const [info, rgb, mask] = await Promise.all([
+          readImageInfo(imageBytes, path.join(root, pair.image)),
+          decodeRgb(imageBytes, { label: path.join(root, pair.image) }),
+          decodeGray(maskBytes, { label: path.join(root, pair.mask) }),
+        ]);
+        results[at] = mask.width !== rgb.width || mask.height !== rgb.height
+          ? { broken: { path: pair.mask, reason: `mask is ${mask.width}x${mask.height}, image ${rgb.width}x${rgb.height}` } }
+          : { size: { width: rgb.width, height: rgb.height }, channels: info.isPalette ? 'palette' : String(info.channels), rgb: rgb.data, histogram: labelHistogram(mask.data) };
+      } catch (error) {
+        results[at] = { broken: { path: pair.image, reason: (error as Error).message } };
       }
-      const key = info.isPalette ? 'palette' : String(info.channels);
-      fp.channels[key] = (fp.channels[key] ?? 0) + 1;
-      fp.sizes.push({ width: rgb.width, height: rgb.height });
-      for (let i = 0; i < rgb.data.length; i++) {
-        const v = rgb.data[i]! / 255;
-        sum[i % 3]! += v;
-        squares[i % 3]! += v * v;
-      }
-      pixels += rgb.width * rgb.height;
-      labelHistogram(mask.data).forEach((n, v) => n > 0 && fp.labelValues.set(v, (fp.labelValues.get(v) ?? 0) + n));
-      fp.cases++;
-    } catch (error) {
-      fp.broken.push({ path: pair.image, reason: (error as Error).message });
     }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, found.pairs.length) }, worker));
+  for (const r of results) {
+    if ('broken' in r) {
+      fp.broken.push(r.broken);
+      continue;
+    }
+    fp.channels[r.channels] = (fp.channels[r.channels] ?? 0) + 1;
+    fp.sizes.push(r.size);
+    const data = r.rgb;
+    for (let i = 0; i < data.length; i += 3) {
+      for (let c = 0; c < 3; c++) {
+        const v = data[i + c]! / 255;
+        sum[c]! += v;
+        squares[c]! += v * v;
+      }
+    }
+    pixels += data.length / 3;
+    r.histogram.forEach((n, v) => n > 0 && fp.labelValues.set(v, (fp.labelValues.get(v) ?? 0) + n));
+    fp.cases++;
   }
   if (pixels > 0) {
     fp.intensity.mean = sum.map((s) => s / pixels);
