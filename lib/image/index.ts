@@ -1,7 +1,9 @@
 // Small helpers over sharp shared by carvana.ingest, preprocess.2d, the Carvana adapter and the sample
 // generator: every decode, resize and encode of a 2D picture goes through here, so preprocessing at training
 // time and at prediction time is the same code path.
+import fs from 'node:fs';
 import sharp from 'sharp';
+import { decodeBmp, isBmp } from './bmp.js';
 
 /** Interleaved 8-bit pixels, row-major. */
 export interface RawImage {
@@ -41,9 +43,19 @@ function describe(source: ImageSource, label?: string): string {
   return typeof source === 'string' ? source : `<${source.byteLength}-byte buffer>`;
 }
 
-function open(source: ImageSource): sharp.Sharp {
+function open(source: ImageSource, label?: string): sharp.Sharp {
+  const bytes = typeof source === 'string' && /\.bmp$/i.test(source) ? fs.readFileSync(source) : source;
+  // libvips has no BMP loader: such files are decoded here and handed over as raw pixels.
+  if (typeof bytes !== 'string' && isBmp(bytes)) {
+    const image = decodeBmp(bytes, describe(source, label));
+    return sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 3 } });
+  }
   // failOn 'warning' makes libvips reject a truncated JPEG instead of returning half a grey picture.
-  return sharp(source, { failOn: 'warning', limitInputPixels: 1 << 28 });
+  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28 });
+}
+
+function bmpSource(source: ImageSource): boolean {
+  return typeof source === 'string' ? /\.bmp$/i.test(source) : isBmp(source);
 }
 
 async function raw(pipeline: sharp.Sharp, source: ImageSource, label?: string): Promise<RawImage> {
@@ -63,12 +75,12 @@ async function raw(pipeline: sharp.Sharp, source: ImageSource, label?: string): 
 /** Reads the header only: format, size, channel count and whether it is a palette image. */
 export async function readImageInfo(source: ImageSource, label?: string): Promise<ImageInfo> {
   try {
-    const meta = await open(source).metadata();
+    const meta = await open(source, label).metadata();
     if (meta.width === undefined || meta.height === undefined || meta.format === undefined) {
       throw new Error('no width/height/format in header');
     }
     return {
-      format: meta.format,
+      format: bmpSource(source) ? 'bmp' : meta.format,
       width: meta.width,
       height: meta.height,
       channels: meta.channels ?? 0,
@@ -95,7 +107,7 @@ export async function decodeRgb(
   source: ImageSource,
   options: { size?: Size2d | null; kernel?: ResizeKernel; label?: string } = {},
 ): Promise<RawImage> {
-  const pipeline = resized(open(source).removeAlpha().toColourspace('srgb'), options.size ?? null, options.kernel ?? 'linear');
+  const pipeline = resized(open(source, options.label).removeAlpha().toColourspace('srgb'), options.size ?? null, options.kernel ?? 'linear');
   const image = await raw(pipeline, source, options.label);
   if (image.channels !== 3) throw new ImageError(describe(source, options.label), `expected 3 channels after decode, got ${image.channels}`);
   return image;
@@ -109,7 +121,7 @@ export async function decodeGray(
   source: ImageSource,
   options: { size?: Size2d | null; kernel?: ResizeKernel; label?: string } = {},
 ): Promise<RawImage> {
-  const pipeline = resized(open(source).removeAlpha().greyscale(), options.size ?? null, options.kernel ?? 'nearest');
+  const pipeline = resized(open(source, options.label).removeAlpha().greyscale(), options.size ?? null, options.kernel ?? 'nearest');
   const image = await raw(pipeline, source, options.label);
   if (image.channels !== 1) throw new ImageError(describe(source, options.label), `expected 1 channel after decode, got ${image.channels}`);
   return image;

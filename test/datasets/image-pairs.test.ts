@@ -11,6 +11,7 @@ import { makeIsicSample, makePetSample } from '../../scripts/make-samples/image-
 import { ingestImagePairs, type ImagePairsIngestParams } from '../../lib/datasets/image-pairs/ingest.js';
 import { flow, latestRunDir, makeFlowHome, readJsonFile, setArgs } from '../e2e/helpers.js';
 import { makeTempDir } from '../helpers/paths.js';
+import { diceOfValue } from './helpers.js';
 
 const TINY = ['train.epochs=1', 'train.input_size=[32,32]', 'train.filters=4'];
 
@@ -19,17 +20,6 @@ async function grey(file: string): Promise<{ data: Uint8Array; width: number; he
   return { data: new Uint8Array(data), width: info.width, height: info.height };
 }
 
-/** Dice of one stored value between two masks (both empty: 1, the stated convention). */
-function dice(a: Uint8Array, b: Uint8Array, value: number): number {
-  let tp = 0, fp = 0, fn = 0;
-  for (let i = 0; i < a.length; i++) {
-    const p = a[i] === value, t = b[i] === value;
-    if (p && t) tp++;
-    else if (p) fp++;
-    else if (t) fn++;
-  }
-  return tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn);
-}
 
 async function initAndRun(root: string, name: string): Promise<{ runDir: string; pipeline: string }> {
   const home = makeFlowHome('flow-pairs-');
@@ -57,7 +47,7 @@ async function checkPredictions(runDir: string, root: string, maskOf: (stem: str
     for (const v of new Set(prediction.data)) assert.ok(allowed.has(v), `${file}: value ${v} is one of the dataset's own values`);
     for (const [region, value] of Object.entries(scored)) {
       const reported = metrics.regions[region]!.per_case.find((c) => c.id === stem)!;
-      assert.ok(Math.abs(reported.dice - dice(prediction.data, truth.data, value)) < 1e-9, `${stem} ${region}: ${reported.dice}`);
+      assert.ok(Math.abs(reported.dice - diceOfValue(prediction.data, truth.data, value)) < 1e-9, `${stem} ${region}: ${reported.dice}`);
     }
   }
 }

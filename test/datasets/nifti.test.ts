@@ -12,19 +12,10 @@ import { writeNifti } from '../../lib/nifti/write.js';
 import { ingestNifti, type NiftiIngestParams } from '../../lib/datasets/volumes/ingest.js';
 import { flow, latestRunDir, makeFlowHome, readJsonFile, setArgs } from '../e2e/helpers.js';
 import { makeTempDir } from '../helpers/paths.js';
+import { diceOfValue } from './helpers.js';
 
 const TINY = ['train.epochs=1', 'train.input_size=[32,32]', 'train.filters=4'];
 
-function dice(a: ArrayLike<number>, b: ArrayLike<number>, value: number): number {
-  let tp = 0, fp = 0, fn = 0;
-  for (let i = 0; i < a.length; i++) {
-    const p = a[i] === value, t = b[i] === value;
-    if (p && t) tp++;
-    else if (p) fp++;
-    else if (t) fn++;
-  }
-  return tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn);
-}
 
 interface Metrics {
   regions: Record<string, { empty: boolean; per_case: { id: string; dice: number }[] }>;
@@ -58,7 +49,7 @@ async function initRunCheck(root: string, imageOf: (id: string) => string, label
       const report = metrics.regions[region]!;
       if (report.empty) continue;
       const reported = report.per_case.find((c) => c.id === id)!;
-      assert.ok(Math.abs(reported.dice - dice(prediction.data, label.data, value)) < 1e-9, `${id} ${region}: ${reported.dice}`);
+      assert.ok(Math.abs(reported.dice - diceOfValue(prediction.data, label.data, value)) < 1e-9, `${id} ${region}: ${reported.dice}`);
     }
   }
   return metrics;

@@ -6,6 +6,7 @@ import type { JsonObject } from '../../../engine/stage.js';
 import type { Feature } from '../../tfrecord/example.js';
 import { decodeGray, decodeRgb, encodePng, MASK_THRESHOLD, resizeRaw } from '../../image/index.js';
 import { parseTransform2d, preparePhoto } from '../../preprocess/image2d.js';
+import { argmaxClasses } from '../../preprocess/brats.js';
 import type { LabelSpec } from '../../contracts/labels.js';
 import type { DatasetAdapter, Decision, LabelMap, PreparedCase, RgbImage } from '../dataset.js';
 import { readImage2dRecord } from './records.js';
@@ -15,25 +16,6 @@ export const SIGMOID_THRESHOLD = 0.5;
 
 // The picture bytes behind each prepared case, for `background` (kept out of the JSON context).
 const photos = new WeakMap<PreparedCase, Uint8Array>();
-
-/** Class index per pixel of K softmax channels (first maximum wins, as tf.argMax). */
-function argmax(probabilities: Float32Array, channels: number): Uint8Array {
-  const pixels = probabilities.length / channels;
-  const out = new Uint8Array(pixels);
-  for (let i = 0; i < pixels; i++) {
-    let best = probabilities[i * channels]!;
-    let at = 0;
-    for (let k = 1; k < channels; k++) {
-      const v = probabilities[i * channels + k]!;
-      if (v > best) {
-        best = v;
-        at = k;
-      }
-    }
-    out[i] = at;
-  }
-  return out;
-}
 
 async function restoreBinary(probabilities: Float32Array, size: [number, number], target: [number, number], labels: LabelSpec): Promise<Uint8Array> {
   const [h, w] = size;
@@ -51,7 +33,7 @@ async function restoreBinary(probabilities: Float32Array, size: [number, number]
 
 async function restoreClasses(probabilities: Float32Array, channels: number, size: [number, number], target: [number, number], labels: LabelSpec): Promise<Uint8Array> {
   const [h, w] = size;
-  const classes = argmax(probabilities, channels);
+  const classes = argmaxClasses(probabilities, channels);
   const [height, width] = target;
   const up = height === h && width === w ? classes : (await resizeRaw({ data: classes, width: w, height: h, channels: 1 }, [height, width], 'nearest')).data;
   const values = labels.classes.map((c) => c.value);

@@ -11,7 +11,7 @@ export type Layout =
   | { kind: 'msd'; datasetJson: string }
   | { kind: 'image-pairs'; images: string; masks: string; splitFile: string | null };
 
-const PICTURE = /\.(jpe?g|png|gif|tiff?|webp)$/i;
+const PICTURE = /\.(jpe?g|png|gif|tiff?|webp|bmp)$/i;
 const MASK = /\.(png|gif|tiff?|bmp)$/i;
 
 export const KNOWN_LAYOUTS = [

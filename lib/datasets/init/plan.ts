@@ -128,17 +128,7 @@ params:
     input_size: ${yaml(size)}    # median picture ${w}x${h}${scale < 1 ? ` scaled to fit ${maxSide} px (memory budget)` : ''}, snapped to a multiple of 2^(depth+1) = ${step}
     batch_size: ${batch}    # ${batch < 8 ? `${fp.cases} cases: at most 80% of them train` : '8 images a step fit a CPU run'}
     epochs: ${epochs}    # ${fp.cases} cases: ${epochs} passes (fewer for larger sets)
-    optimizer: adam
-    lr: 3.0e-3    # what the shipped 2D pipeline learns with
-    schedule: { type: cosine }
-    loss: ${binary ? 'bce_dice' : 'ce_dice'}    # ${binary ? 'two label values: one sigmoid channel, BCE + soft Dice' : `${values.length} label values: softmax over ${values.length} classes, CE + soft Dice`}
-    filters: 16
-    depth: ${depth}
-    augment: { hflip: true, vflip: false, rot90: false, brightness: 0.1, contrast: 0.1 }
-    seed: \${params.seed}
-    best_metric: val_dice
-    checkpoint_every_steps: 20
-    backend: \${params.backend}
+${trainSettings({ lr: '3.0e-3    # what the shipped 2D pipeline learns with', loss: binary ? 'bce_dice    # two label values: one sigmoid channel, BCE + soft Dice' : `ce_dice    # ${values.length} label values: softmax over ${values.length} classes, CE + soft Dice`, depth })}
 stages:
   ingest:
     kind: image-pairs.ingest
@@ -169,6 +159,21 @@ ${labelLines.join('\n')}
       normalize: dataset    # photographs: /255, then the train split's per-channel mean/std
       channels: ${rgb ? 3 : 1}    # ${rgb ? 'colour (or mixed) pictures: RGB, grey ones replicated' : 'every picture is grey'}
 ${trainingStages({ inChannels: rgb ? 3 : 1, classes, classesWhy: binary ? 'binary: one sigmoid channel' : 'one softmax channel per label value', subset: layout.splitFile === null ? 'val' : 'test', subsetWhy: `${layout.splitFile === null ? 'the held-out validation groups' : 'the official test cases'}: PNGs in the masks' own values, named after each picture's stem` })}`;
+}
+
+/** params.train after input_size, batch_size and epochs: the shipped pipelines' settings. */
+function trainSettings(o: { lr: string; loss: string; depth: number }): string {
+  return `    optimizer: adam
+    lr: ${o.lr}
+    schedule: { type: cosine }
+    loss: ${o.loss}
+    filters: 16
+    depth: ${o.depth}
+    augment: { hflip: true, vflip: false, rot90: false, brightness: 0.1, contrast: 0.1 }
+    seed: \${params.seed}
+    best_metric: val_dice
+    checkpoint_every_steps: 20
+    backend: \${params.backend}`;
 }
 
 interface TrainingStageOptions {
@@ -274,17 +279,7 @@ params:
     input_size: ${yaml(size)}    # the in-plane median ${x}x${y}${scale < 1 ? ` scaled to fit ${maxSide} px` : ''}, snapped to a multiple of 2^(depth+1) = ${step}; slices are cropped to the non-zero box first
     batch_size: 8
     epochs: ${train.length < 20 ? 30 : 15}    # ${train.length} training cases
-    optimizer: adam
-    lr: 1.0e-3    # what the shipped BraTS pipeline learns multi-class volumes with
-    schedule: { type: cosine }
-    loss: ce_dice    # softmax over ${K} classes (background included), CE + soft Dice over the foreground classes
-    filters: 16
-    depth: ${depth}
-    augment: { hflip: true, vflip: false, rot90: false, brightness: 0.1, contrast: 0.1 }
-    seed: \${params.seed}
-    best_metric: val_dice
-    checkpoint_every_steps: 20
-    backend: \${params.backend}
+${trainSettings({ lr: '1.0e-3    # what the shipped BraTS pipeline learns multi-class volumes with', loss: `ce_dice    # softmax over ${K} classes (background included), CE + soft Dice over the foreground classes`, depth })}
 stages:
   ingest:
     kind: nifti.ingest
