@@ -151,3 +151,30 @@ test('empty root and a Carvana root give errors that say what was expected and f
 
   await expectFailure(path.join(empty, 'nope'), defaults(), /nope: the BraTS root folder does not exist/);
 });
+
+test('BraTS 2021+ labelling (3 = enhancing): label_map with 3 but the 2019 regions is refused at ingest, naming the region', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1', { extraLabel: { value: 3, voxels: 5 } });
+  await writeTinyPatient(root, 'HGG', 'P2');
+  const labels2021 = { '0': 'background', '1': 'necrotic core', '2': 'edema', '3': 'enhancing tumour' };
+  // The old silent failure: ET = {4} held no voxels and every patient scored ET Dice 1.0.
+  await expectFailure(root, { ...defaults(), label_map: labels2021 }, /stages\.test-brats\.ingest\.params \(label_map and regions\): region WT holds 4, which is not a class value \(classes: 0, 1, 2, 3\)/);
+  const { index } = await runIngest(root, { ...defaults(), label_map: labels2021, regions: { WT: [1, 2, 3], TC: [1, 3], ET: [3] } });
+  assert.deepEqual(index.labels.regions, { WT: [1, 2, 3], TC: [1, 3], ET: [3] });
+  assert.deepEqual(index.samples.map((s) => s.id), ['P1', 'P2']);
+});
+
+test('the official Validation folder, or a parent of both official folders, is a root too', async () => {
+  const parent = makeTempDir();
+  const training = path.join(parent, 'MICCAI_BraTS_2019_Data_Training');
+  await writeTinyPatient(training, 'HGG', 'P1');
+  const validationRoot = makeTempDir();
+  await writeTinyPatient(validationRoot, 'Validation', 'V1');
+  fs.renameSync(path.join(validationRoot, 'Validation'), path.join(parent, 'MICCAI_BraTS_2019_Data_Validation'));
+  // HGG/ directly under the training folder, as the official download unzips.
+  fs.renameSync(path.join(training, 'Training', 'HGG'), path.join(training, 'HGG'));
+  const both = await runIngest(parent);
+  assert.deepEqual(both.index.samples.map((s) => `${s.id}:${s.subset}`), ['P1:HGG', 'V1:Validation']);
+  const alone = await runIngest(path.join(parent, 'MICCAI_BraTS_2019_Data_Validation'));
+  assert.deepEqual(alone.index.samples.map((s) => `${s.id}:${s.subset}`), ['V1:Validation']);
+});

@@ -191,7 +191,7 @@ export async function ingestBrats(
   for (const key of Object.keys(labelMap)) {
     if (!/^\d+$/.test(key)) throw new Error(`brats.ingest: label_map key "${key}" is not a non-negative integer label value`);
   }
-  const labels = labelSpecFromParams({ labels: labelMap, background: 0, regions: params.regions ?? BRATS_REGIONS }, 'brats.ingest params (label_map, regions)');
+  const labels = labelSpecFromParams({ labels: labelMap, background: 0, regions: params.regions ?? BRATS_REGIONS }, `${options.paramPath ?? 'params'} (label_map and regions)`);
 
   const patients = findPatients(absRoot);
   if (patients.length === 0) {
