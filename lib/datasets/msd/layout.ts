@@ -61,5 +61,5 @@ export function readMsdLayout(root: string): LayoutCases {
   if (typeof json.numTraining === 'number' && json.numTraining !== (json.training as unknown[]).length) {
     disagreements.push(`${file}: numTraining is ${json.numTraining} but the training list has ${(json.training as unknown[]).length} entries`);
   }
-  return { kind: 'msd', cases, skipped, disagreements, labels, regions: null, channelNames };
+  return { kind: 'msd', cases, skipped, disagreements, labels, ignore: [], regions: null, channelNames };
 }

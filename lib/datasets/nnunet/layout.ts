@@ -32,8 +32,11 @@ export function readNnunetLayout(root: string): LayoutCases {
   if (labelsJson === null || typeof labelsJson !== 'object') bad('has no labels object (name → value)');
   const labels: Record<string, string> = {};
   const regions: Record<string, number[]> = {};
+  const ignore: number[] = [];
   for (const [name, value] of Object.entries(labelsJson as Record<string, unknown>)) {
-    if (typeof value === 'number' && Number.isInteger(value)) labels[String(value)] = name;
+    // nnU-Net v2's "ignore" label marks voxels that are not annotated: neither foreground nor background.
+    if (name === 'ignore' && typeof value === 'number') ignore.push(value);
+    else if (typeof value === 'number' && Number.isInteger(value)) labels[String(value)] = name;
     else if (Array.isArray(value) && value.every((v) => Number.isInteger(v))) regions[name] = value as number[];
     else bad(`labels.${name} must be an integer value or a list of them, got ${JSON.stringify(value)}`);
   }
@@ -87,5 +90,5 @@ export function readNnunetLayout(root: string): LayoutCases {
   if (typeof json.numTraining === 'number' && json.numTraining !== trainIds) {
     disagreements.push(`${file}: numTraining is ${json.numTraining} but imagesTr/ holds ${trainIds} case(s)`);
   }
-  return { kind: 'nnunet', cases, skipped, disagreements, labels, regions: Object.keys(regions).length > 0 ? regions : null, channelNames };
+  return { kind: 'nnunet', cases, skipped, disagreements, labels, ignore, regions: Object.keys(regions).length > 0 ? regions : null, channelNames };
 }

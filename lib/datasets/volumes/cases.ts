@@ -23,6 +23,8 @@ export interface LayoutCases {
   disagreements: string[];
   /** Stored value → class name, from dataset.json. */
   labels: Record<string, string>;
+  /** Values dataset.json marks as not annotated (nnU-Net's "ignore" label). */
+  ignore: number[];
   /** Regions dataset.json declares (nnU-Net region-based labels), or null. */
   regions: Record<string, number[]> | null;
   channelNames: string[];

@@ -4,6 +4,7 @@
 // inside the label map); a failing case is skipped naming the file (strict: an error with the param path).
 // The report is the fingerprint `flow init` plans from: shapes, spacings, per-channel intensities, label
 // frequencies.
+import fs from 'node:fs';
 import path from 'node:path';
 import { readNiftiBytes, parseNifti, sameDims3d, type NiftiVolume } from '../../nifti/read.js';
 import { digestBytes, sortedDigests, type FileDigest } from '../../digest.js';
@@ -13,7 +14,6 @@ import { readMsdLayout } from '../msd/layout.js';
 import { readNnunetLayout } from '../nnunet/layout.js';
 import { channelVolume } from './read.js';
 import type { LayoutCases } from './cases.js';
-import fs from 'node:fs';
 
 export interface NiftiIngestParams {
   layout: 'auto' | 'nnunet' | 'msd';
@@ -63,7 +63,7 @@ export async function ingestNifti(
   const kind = params.layout === 'auto' ? detectNiftiLayout(root) : params.layout;
   const layout: LayoutCases = kind === 'nnunet' ? readNnunetLayout(root) : readMsdLayout(root);
   const datasetJson = path.join(root, 'dataset.json');
-  const labels = labelSpecFromParams({ labels: layout.labels, background: 0, ignore: params.ignore, regions: params.regions ?? layout.regions }, `${datasetJson} labels (and ${paramPath}.regions)`);
+  const labels = labelSpecFromParams({ labels: layout.labels, background: 0, ignore: [...new Set([...params.ignore, ...layout.ignore])], regions: params.regions ?? layout.regions }, `${datasetJson} labels (and ${paramPath}.regions)`);
   const skipped = [...layout.skipped];
   const samples: VolumeSample[] = [];
   const digests = new Map<string, FileDigest>();
