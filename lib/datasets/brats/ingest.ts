@@ -128,7 +128,7 @@ export function checkBratsRoot(root: string): void {
       `${root}: this looks like a Carvana folder (train/, train_masks/), not BraTS: use the carvana.ingest stage for it; brats.ingest ${EXPECTED_LAYOUT}; ${found}`,
     );
   }
-  throw new Error(`${root}: not a BraTS folder: ${EXPECTED_LAYOUT}; ${found}`);
+  throw new Error(`${root}: not a BraTS folder: ${EXPECTED_LAYOUT}; ${found}. For another layout, \`flow init ${root}\` detects it and writes a pipeline for it`);
 }
 
 /**

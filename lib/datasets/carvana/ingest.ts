@@ -202,7 +202,10 @@ export async function ingestCarvana(
   const imagesDir = path.join(root, params.images_dir);
   const masksDir = path.join(root, params.masks_dir);
   if (!fs.existsSync(imagesDir) || !fs.statSync(imagesDir).isDirectory()) {
-    throw new CarvanaIngestError(`carvana.ingest: ${root} has no ${params.images_dir}/ folder; ${expectedLayout(root, params)}, but found ${describeFolder(root)}`);
+    throw new CarvanaIngestError(
+      `carvana.ingest: ${root} has no ${params.images_dir}/ folder; ${expectedLayout(root, params)}, but found ${describeFolder(root)}. ` +
+        `For another layout, \`flow init ${root}\` detects it and writes a pipeline for it`,
+    );
   }
   const imageNames = listFiles(imagesDir);
   const maskNames = fs.existsSync(masksDir) && fs.statSync(masksDir).isDirectory() ? listFiles(masksDir) : [];
