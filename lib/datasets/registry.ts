@@ -5,10 +5,11 @@ import { bratsKind } from './brats/index.js';
 import { carvanaKind } from './carvana/index.js';
 import { imagePairsKind } from './image-pairs/index.js';
 import { msdKind } from './msd/index.js';
+import { caseFoldersKind } from './case-folders/index.js';
 import { nnunetKind } from './nnunet/index.js';
 import type { DatasetAdapter, DatasetKind } from './dataset.js';
 
-const KINDS: Record<string, DatasetKind> = Object.fromEntries([carvanaKind, bratsKind, imagePairsKind, nnunetKind, msdKind].map((kind) => [kind.name, kind]));
+const KINDS: Record<string, DatasetKind> = Object.fromEntries([carvanaKind, bratsKind, imagePairsKind, nnunetKind, msdKind, caseFoldersKind].map((kind) => [kind.name, kind]));
 
 export const DATASET_NAMES = Object.keys(KINDS);
 

@@ -11,7 +11,8 @@ import { readNifti } from '../../lib/nifti/read.js';
 import { writeNifti } from '../../lib/nifti/write.js';
 import { ingestNifti, type NiftiIngestParams } from '../../lib/datasets/volumes/ingest.js';
 import { flow, latestRunDir, makeFlowHome, readJsonFile, setArgs } from '../e2e/helpers.js';
-import { makeTempDir } from '../helpers/paths.js';
+import { makeTempDir, samplesDir } from '../helpers/paths.js';
+import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, ingestBrats } from '../../lib/datasets/brats/ingest.js';
 import { diceOfValue } from './helpers.js';
 
 const TINY = ['train.epochs=1', 'train.input_size=[32,32]', 'train.filters=4'];
@@ -109,4 +110,20 @@ test('bad NIfTI inputs name the file: dataset.json that disagrees, a missing cha
   assert.match(msdReasons['imagesTr/BRATS_004.nii.gz']!, /case BRATS_004: the image has 3 channel\(s\) .* but dataset\.json modality declares 4/);
   assert.match(msdReasons['imagesTr/BRATS_099.nii.gz']!, /case BRATS_099: listed in dataset\.json training\[\d\] but the file is missing/);
   assert.match(msdReasons['imagesTr/._BRATS_003.nii.gz']!, /resource fork/);
+});
+
+test('per-case folders declared by templates: BraTS 2019 is one instance, giving the cases brats.ingest gives', async () => {
+  const root = path.join(samplesDir, 'brats');
+  const folders = (await ingestNifti(root, {
+    ...params({ layout: 'folders', strict: true }),
+    cases: 'Training/*/*', test_cases: 'Validation/*', label: '{case}_seg.nii.gz',
+    channels: { flair: '{case}_flair.nii.gz', t1: '{case}_t1.nii.gz', t1ce: '{case}_t1ce.nii.gz', t2: '{case}_t2.nii.gz' },
+    labels: { 0: 'background', 1: 'necrotic/non-enhancing core', 2: 'edema', 4: 'enhancing tumour' },
+  }))!;
+  const brats = (await ingestBrats(root, { strict: true, label_map: { ...DEFAULT_LABEL_MAP }, modalities: [...DEFAULT_MODALITIES] }))!;
+  const view = (samples: { id: string; images: Record<string, string>; label: string | null }[]) =>
+    samples.map((s) => ({ id: s.id, images: Object.fromEntries(Object.entries(s.images).map(([k, f]) => [k, f.split(path.sep).join('/')])), label: s.label?.split(path.sep).join('/') ?? null })).sort((a, b) => (a.id < b.id ? -1 : 1));
+  assert.deepEqual(view(folders.index.samples), view(brats.index.samples));
+  assert.equal(folders.index.dataset, 'case-folders');
+  assert.deepEqual(folders.index.labels.classes.map((c) => c.value), [0, 1, 2, 4]);
 });

@@ -5,3 +5,4 @@ import { bratsKind } from '../brats/index.js';
 import type { DatasetKind } from '../dataset.js';
 
 export const nnunetKind: DatasetKind = { ...bratsKind, name: 'nnunet', colours: {} };
+

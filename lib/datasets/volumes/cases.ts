@@ -1,6 +1,6 @@
-// What the NIfTI layouts (nnU-Net v2, Medical Segmentation Decathlon) hand the shared volume ingest: cases of
-// channel files (a 3D file each, or `file#k` for channel k of a 4D file) and an optional label file, read
-// from their dataset.json, plus the files and disagreements the layout found on the way.
+// What the NIfTI layouts (nnU-Net v2 and Medical Segmentation Decathlon from their dataset.json, per-case
+// folders from templates) hand the shared volume ingest: cases of channel files (a 3D file each, or `file#k`
+// for channel k of a 4D file) and an optional label file, plus the files and disagreements found on the way.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -15,7 +15,7 @@ export interface VolumeCase {
 }
 
 export interface LayoutCases {
-  kind: 'nnunet' | 'msd';
+  kind: 'nnunet' | 'msd' | 'folders';
   cases: VolumeCase[];
   /** Files or cases left out, with the reason (never fatal). */
   skipped: { path: string; reason: string }[];

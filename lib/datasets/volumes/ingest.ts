@@ -11,12 +11,13 @@ import { digestBytes, sortedDigests, type FileDigest } from '../../digest.js';
 import { labelHistogram, labelSpecFromParams, outsideMapReason, valuesOutsideMap, type LabelSpec } from '../../contracts/labels.js';
 import type { IngestIndex, SkippedFile } from '../../contracts/ingest-index.js';
 import { readMsdLayout } from '../msd/layout.js';
+import { readCaseFoldersLayout, type CaseFoldersLayout } from '../case-folders/layout.js';
 import { readNnunetLayout } from '../nnunet/layout.js';
 import { channelVolume } from './read.js';
 import type { LayoutCases } from './cases.js';
 
-export interface NiftiIngestParams {
-  layout: 'auto' | 'nnunet' | 'msd';
+export interface NiftiIngestParams extends Partial<CaseFoldersLayout> {
+  layout: 'auto' | 'nnunet' | 'msd' | 'folders';
   regions: Record<string, number[]> | null;
   ignore: number[];
   strict: boolean;
@@ -31,7 +32,7 @@ export interface VolumeSample {
 }
 
 export interface NiftiReport {
-  dataset: 'nnunet' | 'msd';
+  dataset: 'nnunet' | 'msd' | 'case-folders';
   root: string;
   channels: string[];
   labels: LabelSpec;
@@ -61,8 +62,17 @@ export async function ingestNifti(
   const paramPath = options.paramPath ?? 'params';
   const root = path.resolve(rootInput);
   const kind = params.layout === 'auto' ? detectNiftiLayout(root) : params.layout;
-  const layout: LayoutCases = kind === 'nnunet' ? readNnunetLayout(root) : readMsdLayout(root);
-  const datasetJson = path.join(root, 'dataset.json');
+  let layout: LayoutCases;
+  if (kind === 'folders') {
+    if (params.cases === undefined || params.channels === undefined || params.label === undefined || params.labels === undefined) {
+      throw new Error(`${paramPath}: layout "folders" needs cases, channels, label and labels (e.g. BraTS: cases "Training/*/*", channels { flair: "{case}_flair.nii.gz", ... }, label "{case}_seg.nii.gz")`);
+    }
+    layout = readCaseFoldersLayout(root, { cases: params.cases, test_cases: params.test_cases ?? null, channels: params.channels, label: params.label, labels: params.labels }, paramPath);
+  } else {
+    layout = kind === 'nnunet' ? readNnunetLayout(root) : readMsdLayout(root);
+  }
+  // Where the label map was declared, for messages: dataset.json, or the params of a folders layout.
+  const datasetJson = kind === 'folders' ? paramPath : path.join(root, 'dataset.json');
   const labels = labelSpecFromParams({ labels: layout.labels, background: 0, ignore: [...new Set([...params.ignore, ...layout.ignore])], regions: params.regions ?? layout.regions }, `${datasetJson} labels (and ${paramPath}.regions)`);
   const skipped = [...layout.skipped];
   const samples: VolumeSample[] = [];
@@ -161,8 +171,9 @@ export async function ingestNifti(
     if (n > 0) labelValues[String(v)] = { name: names.get(v) ?? 'ignore', voxels: n, fraction: Math.round((n / total) * 1e6) / 1e6 };
   });
   const round = (v: number): number => Math.round(v * 1e4) / 1e4;
+  const dataset = layout.kind === 'folders' ? 'case-folders' : layout.kind;
   const report: NiftiReport = {
-    dataset: layout.kind,
+    dataset,
     root,
     channels: layout.channelNames,
     labels,
@@ -177,12 +188,12 @@ export async function ingestNifti(
     disagreements: layout.disagreements,
     skipped,
   };
-  return { index: { dataset: layout.kind, root, labels, samples, skipped, files: sortedDigests(digests) }, report };
+  return { index: { dataset, root, labels, samples, skipped, files: sortedDigests(digests) }, report };
 }
 
 export function formatNiftiReport(report: NiftiReport): string {
   const lines = [
-    `${report.dataset === 'nnunet' ? 'nnU-Net v2' : 'Decathlon'} dataset at ${report.root}: channels ${report.channels.join(', ')}`,
+    `${{ nnunet: 'nnU-Net v2', msd: 'Decathlon', 'case-folders': 'case-folders' }[report.dataset]} dataset at ${report.root}: channels ${report.channels.join(', ')}`,
     `  ${report.counts.cases} cases (${report.counts.train} train, ${report.counts.test} test), ${report.counts.skipped} skipped`,
     `  shapes (XxYxZ @ mm): ${report.cases.map((c) => `${c.id} ${c.dims.join('x')} @ ${c.spacing.join('x')}`).join('; ')}`,
     `  intensity: ${Object.entries(report.intensity).map(([n, s]) => `${n} ${s.min}..${s.max} mean ${s.mean} std ${s.std}`).join('; ')}`,
