@@ -66,6 +66,8 @@ export interface BratsTransform extends TransformHeader {
   classes?: number;
   modalities: string[];
   zscore: 'brain-nonzero';
+  /** Channel → [lo, hi] clipped before the z-score (CT). */
+  clip?: Record<string, [number, number]>;
   crop: 'brain-bbox';
   /** Stored value → class index of the training targets. */
   labelMap: { train: Record<string, number> };
@@ -87,6 +89,7 @@ export const bratsTransformContract = defineContract<BratsTransform>({
       channels: positiveInt,
       classes: positiveInt,
       modalities: { type: 'array', items: { type: 'string' }, minItems: 1 },
+      clip: { type: 'object', additionalProperties: { type: 'array', items: { type: 'number' }, minItems: 2, maxItems: 2 } },
       labelMap: { type: 'object', required: ['train'], properties: { train: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } } } },
     },
   },

@@ -114,6 +114,24 @@ export function brainBoundingBox(volume: BratsVolume): BrainBox | null {
  * Per-modality z-score over that modality's non-zero voxels, in place; background (0) stays 0 so the brain
  * outline survives. Returns the statistics used (recorded for inspection).
  */
+/**
+ * Clips the named channels to [lo, hi] before the z-score (CT: nnU-Net's rule clips to the 0.5 and 99.5
+ * percentiles of the foreground voxels, so air and metal do not dominate the statistics). Channels not named
+ * are left as they are.
+ */
+export function clipChannels(volume: BratsVolume, clip: Record<string, [number, number]>): void {
+  const [X, Y, Z] = volume.shape;
+  const n = X * Y * Z;
+  for (const [channel, [lo, hi]] of Object.entries(clip)) {
+    const m = volume.modalities.indexOf(channel);
+    if (m < 0) throw new Error(`case ${volume.id}: clip names channel ${channel}, the record has ${volume.modalities.join(', ')}`);
+    for (let i = m * n; i < (m + 1) * n; i++) {
+      const v = volume.data[i]!;
+      volume.data[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+  }
+}
+
 export function zscoreBrain(volume: BratsVolume): { mean: number[]; std: number[] } {
   const [X, Y, Z] = volume.shape;
   const n = X * Y * Z;

@@ -6,7 +6,8 @@
 //   shapes that differ per case, a world origin that is not zero.
 // - Decathlon (medicaldecathlon.com): dataset.json {name, modality, labels value → name, numTraining, numTest,
 //   training [{image: "./imagesTr/x.nii.gz", label: ...}], test ["./imagesTs/y.nii.gz"]}; 3D images for one
-//   modality (Task02_Heart), 4D with the channels last for several (Task01_BrainTumour); macOS `._<case>`
+//   modality (Task02_Heart MRI, Task09_Spleen CT in Hounsfield units), 4D with the channels last for several
+//   (Task01_BrainTumour); macOS `._<case>`
 //   resource forks beside the cases.
 // Deterministic (one seeded Rng): a body ellipsoid with an object inside it, a core inside the object.
 //   node --import tsx scripts/make-samples/nifti.ts --layout nnunet|msd3d|msd4d --out DIR
@@ -84,10 +85,10 @@ export async function makeNnunetSample(out: string, cases = 6, seed = 42): Promi
 }
 
 /** Decathlon: 3D (one modality, binary) or 4D (four modalities, channels last, four classes). */
-export async function makeMsdSample(out: string, options: { fourD: boolean; cases?: number; seed?: number }): Promise<void> {
+export async function makeMsdSample(out: string, options: { fourD: boolean; cases?: number; seed?: number; ct?: boolean }): Promise<void> {
   const rng = new Rng(options.seed ?? 7);
   const cases = options.cases ?? 6;
-  const modalities = options.fourD ? ['FLAIR', 'T1w', 't1gd', 'T2w'] : ['MRI'];
+  const modalities = options.fourD ? ['FLAIR', 'T1w', 't1gd', 'T2w'] : [options.ct ? 'CT' : 'MRI'];
   const prefix = options.fourD ? 'BRATS' : 'la';
   const spacing = options.fourD ? [1, 1, 1] : [1.25, 1.25, 1.37];
   const training: { image: string; label: string }[] = [];
@@ -97,6 +98,8 @@ export async function makeMsdSample(out: string, options: { fourD: boolean; case
     const id = `${prefix}_${String(k + 3).padStart(3, '0')}`;
     const dims: [number, number, number] = [28 + 2 * (k % 3), 28, 10 + (k % 2)];
     const p = phantom(rng, dims, modalities.length, options.fourD ? 3 : null);
+    // CT (Task09_Spleen): Hounsfield units, air at -1024 outside the body, a few metal-bright voxels.
+    if (options.ct) p.channels[0] = p.channels[0]!.map((v, i) => (v === 0 ? -1024 : i % 997 === 0 ? 3000 : v - 300));
     const voxels = dims[0] * dims[1] * dims[2];
     const data = new Float32Array(voxels * modalities.length);
     p.channels.forEach((v, c) => data.set(v, c * voxels));
@@ -114,11 +117,11 @@ export async function makeMsdSample(out: string, options: { fourD: boolean; case
     training.push({ image: `./${image}`, label: `./${label}` });
   }
   writeFileAtomic(path.join(out, 'dataset.json'), `${JSON.stringify({
-    name: options.fourD ? 'BRATS' : 'LeftAtrium',
+    name: options.fourD ? 'BRATS' : options.ct ? 'Spleen' : 'LeftAtrium',
     description: 'generated stand-in',
     tensorImageSize: options.fourD ? '4D' : '3D',
     modality: Object.fromEntries(modalities.map((m, i) => [String(i), m])),
-    labels: options.fourD ? { 0: 'background', 1: 'edema', 2: 'non-enhancing tumor', 3: 'enhancing tumour' } : { 0: 'background', 1: 'left atrium' },
+    labels: options.fourD ? { 0: 'background', 1: 'edema', 2: 'non-enhancing tumor', 3: 'enhancing tumour' } : { 0: 'background', 1: options.ct ? 'spleen' : 'left atrium' },
     numTraining: training.length,
     numTest: test.length,
     training,

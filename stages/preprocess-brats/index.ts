@@ -14,6 +14,7 @@ import { Rng, seedFromString } from '../../lib/rng.js';
 import {
   BOX_TILING,
   brainBoundingBox,
+  clipChannels,
   decodeBratsExample,
   extractPatch,
   labelSlice,
@@ -37,6 +38,8 @@ export interface PreprocessBratsParams {
   tumour_fraction: number;
   /** null: class i is the i-th class of the label map declared at ingest (background first). */
   label_map: Record<string, number> | null;
+  /** Channel → [lo, hi] clipped before the z-score (CT), or null. */
+  clip?: Record<string, [number, number]> | null;
 }
 
 /** The training remap: the param, checked against the dataset's label map, or the label map's class order. */
@@ -181,6 +184,7 @@ export default defineStage<PreprocessBratsParams>({
           ctx.log.warn({ patient: volume.id }, 'all modalities are zero: no brain, patient skipped');
           continue;
         }
+        if (p.clip) clipChannels(volume, p.clip);
         zscoreBrain(volume);
         const target = remapLabels(volume.label!, labelMap, volume.id, volume.shape, `${path.join(dir, view.file)} record ${view.index} (patient ${volume.id})`);
         const rng = new Rng(seedFromString(volume.id, p.seed));
@@ -236,6 +240,7 @@ export default defineStage<PreprocessBratsParams>({
       classes,
       modalities: channelNames!,
       zscore: 'brain-nonzero',
+      ...(p.clip ? { clip: p.clip } : {}),
       crop: 'brain-bbox',
       labelMap: { train: labelMap },
     };

@@ -24,7 +24,7 @@ interface Metrics {
 }
 
 /** init → run; then every prediction against its source image's grid and its label, Dice recomputed. */
-async function initRunCheck(root: string, imageOf: (id: string) => string, labelOf: (id: string) => string, classes: Record<string, number>): Promise<Metrics> {
+async function initRunCheck(root: string, imageOf: (id: string) => string, labelOf: (id: string) => string, classes: Record<string, number>): Promise<Metrics & { runDir: string; pipeline: string }> {
   const home = makeFlowHome('flow-nifti-');
   const pipeline = path.join(home.dir, 'plan.yaml');
   const init = await flow(home, ['init', root, '-o', pipeline]);
@@ -53,7 +53,7 @@ async function initRunCheck(root: string, imageOf: (id: string) => string, label
       assert.ok(Math.abs(reported.dice - diceOfValue(prediction.data, label.data, value)) < 1e-9, `${id} ${region}: ${reported.dice}`);
     }
   }
-  return metrics;
+  return { ...metrics, runDir, pipeline };
 }
 
 test('nnU-Net v2, two channels, 0.6 x 0.6 x 3.6 mm: init → run, <case>.nii.gz on the source grid, Dice recomputed', async () => {
@@ -71,10 +71,16 @@ test('Decathlon 4D (channels last): init → run; a class absent from every labe
   assert.equal(metrics.regions.edema!.empty, false);
 });
 
-test('Decathlon 3D, one modality: init → run, binary left atrium', async () => {
-  const root = path.join(makeTempDir(), 'Task02_Heart');
-  await makeMsdSample(root, { fourD: false, cases: 4 });
-  await initRunCheck(root, (id) => `imagesTr/${id}.nii.gz`, (id) => `labelsTr/${id}.nii.gz`, { 'left atrium': 1 });
+test('Decathlon 3D CT: init plans clip-then-z-score from the foreground percentiles; run, binary spleen', async () => {
+  const root = path.join(makeTempDir(), 'Task09_Spleen');
+  await makeMsdSample(root, { fourD: false, cases: 4, ct: true });
+  const { runDir, pipeline } = await initRunCheck(root, (id) => `imagesTr/${id}.nii.gz`, (id) => `labelsTr/${id}.nii.gz`, { spleen: 1 });
+  const clip = /^\s+clip: (\{.*\}) +# CT \(CT\): clipped to the 0\.5-99\.5 percentiles of the foreground voxels/m.exec(fs.readFileSync(pipeline, 'utf8'));
+  assert.ok(clip, 'the plan clips the CT channel and says why');
+  const [lo, hi] = (JSON.parse(clip[1]!) as { CT: [number, number] }).CT;
+  assert.ok(lo > -1024 && hi < 3000 && lo < hi, `clip [${lo}, ${hi}] leaves out air and metal`);
+  const transform = readJsonFile<{ clip: Record<string, number[]> }>(path.join(runDir, 'stages', 'preprocess', 'transform'));
+  assert.deepEqual(transform.clip, { CT: [lo, hi] }, 'transform.json records the clip predict replays');
 });
 
 const params = (over: Partial<NiftiIngestParams> = {}): NiftiIngestParams => ({ layout: 'auto', regions: null, ignore: [], strict: false, ...over });

@@ -14,6 +14,7 @@ import {
   argmaxClasses,
   BOX_TILING,
   brainBoundingBox,
+  clipChannels,
   decodeBratsExample,
   DEFAULT_TRAIN_LABEL_MAP,
   extractPatch,
@@ -112,6 +113,7 @@ interface BratsTransformCommon {
   modalities: string[];
   labelMap: LabelRemap;
   labels: LabelSpec;
+  clip: Record<string, [number, number]> | null;
 }
 type BratsTransform =
   | (BratsTransformCommon & { mode: 'slices2d'; size: [number, number] })
@@ -119,7 +121,7 @@ type BratsTransform =
 
 function readTransform(transform: JsonObject): BratsTransform {
   const t = validateContract(bratsTransformContract, transform, 'transform.json');
-  const common: BratsTransformCommon = { modalities: t.modalities, labelMap: t.labelMap.train ?? DEFAULT_TRAIN_LABEL_MAP, labels: t.labels };
+  const common: BratsTransformCommon = { modalities: t.modalities, labelMap: t.labelMap.train ?? DEFAULT_TRAIN_LABEL_MAP, labels: t.labels, clip: t.clip ?? null };
   if (t.mode === 'slices2d') return { ...common, mode: 'slices2d', size: [t.size![0], t.size![1]] };
   // The tiles predict feeds must be the ones validation measured; an older transform.json has no rule.
   if (t.tiling !== BOX_TILING) {
@@ -192,6 +194,7 @@ export const bratsAdapter: DatasetAdapter = {
     const flair = volume.modalities.length > 0 ? volume.data.slice(flairAt * X * Y * Z, (flairAt + 1) * X * Y * Z) : null;
     // An all-zero volume still gets a prediction: the whole volume stands in for the brain box.
     const box = brainBoundingBox(volume) ?? { x: [0, X], y: [0, Y], z: [0, Z] };
+    if (t.clip) clipChannels(volume, t.clip);
     zscoreBrain(volume);
     let x: Float32Array;
     let count: number;

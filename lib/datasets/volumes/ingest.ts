@@ -40,7 +40,7 @@ export interface NiftiReport {
   /** Per case: id, [X, Y, Z] and spacing (mm). */
   cases: { id: string; subset: string; dims: number[]; spacing: number[] }[];
   /** Per channel over all voxels of the usable cases (CT keeps its negative values). */
-  intensity: Record<string, { min: number; max: number; mean: number; std: number; nonzeroFraction: number }>;
+  intensity: Record<string, { min: number; max: number; mean: number; std: number; nonzeroFraction: number; foreground: { p0_5: number; p99_5: number; voxels: number } | null }>;
   labelValues: Record<string, { name: string; voxels: number; fraction: number }>;
   disagreements: string[];
   skipped: SkippedFile[];
@@ -80,6 +80,10 @@ export async function ingestNifti(
   const caseFacts: NiftiReport['cases'] = [];
   const acc = layout.channelNames.map(() => ({ min: Infinity, max: -Infinity, sum: 0, squares: 0, count: 0, nonzero: 0 }));
   const histogram = new Float64Array(256);
+  // Per channel: every `stride`-th foreground (label > 0) voxel, halved whenever it passes FOREGROUND_SAMPLES,
+  // for the percentiles a CT plan clips to; memory stays bounded whatever the dataset's size.
+  const FOREGROUND_SAMPLES = 200_000;
+  const foreground = layout.channelNames.map(() => ({ values: [] as number[], stride: 1, seen: 0 }));
   for (const [at, c] of layout.cases.entries()) {
     if (options.signal?.aborted) return null;
     options.onProgress?.(at, layout.cases.length);
@@ -87,6 +91,7 @@ export async function ingestNifti(
     const files = new Set<string>();
     let reference: NiftiVolume | null = null;
     let problem: SkippedFile | null = null;
+    let segData: Float32Array | null = null;
     const channels: NiftiVolume[] = [];
     try {
       for (const [name, ref] of Object.entries(c.images)) {
@@ -127,6 +132,7 @@ export async function ingestNifti(
           const outside = valuesOutsideMap(labels, h);
           if (outside.length > 0) problem = { path: c.label, reason: `case ${c.id}: ${outsideMapReason(outside, labels, `${datasetJson} labels`)}` };
           else {
+            segData = seg.data;
             h.forEach((n, v) => (histogram[v]! += n));
             digests.set(c.label, await digestBytes(bytes));
           }
@@ -151,6 +157,17 @@ export async function ingestNifti(
         if (x !== 0) a.nonzero++;
       }
       a.count += v.data.length;
+      if (segData !== null) {
+        const f = foreground[k]!;
+        for (let i = 0; i < segData.length; i++) {
+          if (segData[i] === 0 || labels.ignore.includes(segData[i]!)) continue;
+          if (f.seen++ % f.stride === 0) f.values.push(v.data[i]!);
+          if (f.values.length > FOREGROUND_SAMPLES) {
+            f.values = f.values.filter((_, j) => j % 2 === 0);
+            f.stride *= 2;
+          }
+        }
+      }
     });
     caseFacts.push({ id: c.id, subset: c.subset, dims: reference!.dims.slice(0, 3), spacing: reference!.spacing.slice(0, 3).map((s) => Math.round(s * 1e6) / 1e6) });
     samples.push({ id: c.id, group: c.id, subset: c.subset, images: c.images, label: c.label });
@@ -182,7 +199,13 @@ export async function ingestNifti(
     intensity: Object.fromEntries(layout.channelNames.map((name, k) => {
       const a = acc[k]!;
       const mean = a.count ? a.sum / a.count : 0;
-      return [name, { min: a.count ? a.min : 0, max: a.count ? a.max : 0, mean: round(mean), std: round(Math.sqrt(Math.max(0, a.squares / Math.max(1, a.count) - mean * mean))), nonzeroFraction: round(a.nonzero / Math.max(1, a.count)) }];
+      const sorted = Float64Array.from(foreground[k]!.values).sort();
+      const at = (q: number): number => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!);
+      return [name, {
+        min: a.count ? a.min : 0, max: a.count ? a.max : 0, mean: round(mean), std: round(Math.sqrt(Math.max(0, a.squares / Math.max(1, a.count) - mean * mean))),
+        nonzeroFraction: round(a.nonzero / Math.max(1, a.count)),
+        foreground: sorted.length === 0 ? null : { p0_5: at(0.005), p99_5: at(0.995), voxels: foreground[k]!.seen },
+      }];
     })),
     labelValues,
     disagreements: layout.disagreements,
