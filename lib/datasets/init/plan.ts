@@ -117,14 +117,7 @@ export function planImagePairs(layout: { images: string; masks: string; splitFil
 #   sizes ${sizesSeen.size === 1 ? [...sizesSeen][0] : `${sizesSeen.size} different (median ${w}x${h})`}; channels ${Object.entries(fp.channels).map(([c, n]) => `${c} (${n})`).join(', ')};
 #   intensity mean RGB [${fp.intensity.mean.map(round3).join(', ')}], std [${fp.intensity.std.map(round3).join(', ')}];
 #   mask values ${values.map(([v]) => v).join(', ')}.
-name: ${options.name}
-description: ${binary ? 'Binary' : `${values.length}-class`} 2D segmentation of ${yaml(options.root)} with a U-Net (planned by flow init).
-params:
-  data:
-    root: ${yaml(options.root)}
-  seed: 42
-  backend: auto
-  train:
+${pipelineHead(options, `${binary ? 'Binary' : `${values.length}-class`} 2D segmentation of ${yaml(options.root)} with a U-Net (planned by flow init).`)}
     input_size: ${yaml(size)}    # median picture ${w}x${h}${scale < 1 ? ` scaled to fit ${maxSide} px (memory budget)` : ''}, snapped to a multiple of 2^(depth+1) = ${step}
     batch_size: ${batch}    # ${batch < 8 ? `${fp.cases} cases: at most 80% of them train` : '8 images a step fit a CPU run'}
     epochs: ${epochs}    # ${fp.cases} cases: ${epochs} passes (fewer for larger sets)
@@ -159,6 +152,18 @@ ${labelLines.join('\n')}
       normalize: dataset    # photographs: /255, then the train split's per-channel mean/std
       channels: ${rgb ? 3 : 1}    # ${rgb ? 'colour (or mixed) pictures: RGB, grey ones replicated' : 'every picture is grey'}
 ${trainingStages({ inChannels: rgb ? 3 : 1, classes, classesWhy: binary ? 'binary: one sigmoid channel' : 'one softmax channel per label value', subset: layout.splitFile === null ? 'val' : 'test', subsetWhy: `${layout.splitFile === null ? 'the held-out validation groups' : 'the official test cases'}: PNGs in the masks' own values, named after each picture's stem` })}`;
+}
+
+/** name, description and params up to `train:` (the shipped pipelines' names: data.root, seed, backend). */
+function pipelineHead(options: PlanOptions, description: string): string {
+  return `name: ${options.name}
+description: ${description}
+params:
+  data:
+    root: ${JSON.stringify(options.root)}
+  seed: 42
+  backend: auto
+  train:`;
 }
 
 /** params.train after input_size, batch_size and epochs: the shipped pipelines' settings. */
@@ -272,14 +277,7 @@ export function planVolumes(report: NiftiReport, options: PlanOptions): string {
 #   median shape ${x}x${y}x${z} voxels at ${sx}x${sy}x${sz} mm (anisotropy ${anisotropy.toFixed(1)});
 #   channels ${report.channels.join(', ')}; intensity ${Object.entries(report.intensity).map(([n, st]) => `${n} ${st.min}..${st.max} mean ${st.mean} std ${st.std}`).join('; ')};
 #   labels ${Object.entries(report.labelValues).map(([v, l]) => `${v} ${l.name} ${(l.fraction * 100).toFixed(2)}%`).join(', ')}.
-name: ${options.name}
-description: ${K}-class segmentation of the ${kindName} dataset ${yaml(options.root)} with a 2D U-Net on axial slices (planned by flow init).
-params:
-  data:
-    root: ${yaml(options.root)}
-  seed: 42
-  backend: auto
-  train:
+${pipelineHead(options, `${K}-class segmentation of the ${kindName} dataset ${yaml(options.root)} with a 2D U-Net on axial slices (planned by flow init).`)}
     input_size: ${yaml(size)}    # the in-plane median ${x}x${y}${scale < 1 ? ` scaled to fit ${maxSide} px` : ''}, snapped to a multiple of 2^(depth+1) = ${step}; slices are cropped to the non-zero box first
     batch_size: 8
     epochs: ${train.length < 20 ? 30 : 15}    # ${train.length} training cases
