@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeIsicSample } from '../../scripts/make-samples/image-pairs.js';
+import { planImagePairs, unetActivationBytes } from '../../lib/datasets/init/plan.js';
 import { flow, makeFlowHome } from '../e2e/helpers.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 
@@ -36,4 +37,17 @@ test('image pairs: every planned choice carries its reason', async () => {
     assert.match(yaml, reason);
   }
   assert.match(yaml, /# Fingerprint: 6 image\/mask pairs, 0 broken, 4 other files skipped|# Fingerprint: 6 image\/mask pairs, 4 other files skipped/);
+});
+
+test('the planned input size keeps the U-Net activations within the memory budget', () => {
+  const fingerprint = {
+    cases: 100, broken: [], skipped: 0, sizes: [{ width: 1918, height: 1280 }], channels: { 3: 100 },
+    intensity: { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] }, labelValues: new Map([[0, 900], [255, 100]]),
+  };
+  const yaml = planImagePairs({ images: 'train/*.jpg', masks: 'train_masks/{stem}_mask.gif', splitFile: null }, fingerprint, { root: '/data', name: 'big', memoryBudget: 2 ** 31 });
+  const [, h, w] = /input_size: \[(\d+),(\d+)\]/.exec(yaml)!.map(Number);
+  assert.ok(h! % 16 === 0 && w! % 16 === 0 && h! < 1280 && w! < 1918, `${h}x${w}`);
+  assert.ok(unetActivationBytes(h! * w!, 8, 16, 3) <= 2 ** 31);
+  assert.ok(unetActivationBytes((h! + 16) * (w! + 16), 8, 16, 3) > 2 ** 31 * 0.7, 'not scaled far below the budget');
+  assert.match(yaml, /# median picture 1918x1280 scaled down, .*GiB of activations at batch 8 \(budget 2\.00 GiB\)/);
 });

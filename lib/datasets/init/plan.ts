@@ -87,20 +87,46 @@ function snap(value: number, step: number): number {
 export interface PlanOptions {
   root: string;
   name: string;
-  /** Largest input side the plan allows (memory budget of a CPU run: 8 × 256² × 16 filters fits in ~2 GB). */
-  maxSide?: number;
+  /** Training memory budget for the U-Net's activations, bytes (default 2 GiB: a laptop or a CPU job). */
+  memoryBudget?: number;
 }
+
+const FILTERS = 16;
+const BATCH = 8;
+
+/**
+ * Bytes of float32 activations a 2D U-Net keeps for the backward pass at `pixels` per item: per level l
+ * (pixels / 4^l, filters·2^l channels) two convolutions and their ReLUs in the encoder, the same in the decoder
+ * plus the skip concatenation, ×2 for the gradients of the same size.
+ */
+export function unetActivationBytes(pixels: number, batch: number, filters: number, depth: number): number {
+  let perItem = 0;
+  for (let l = 0; l <= depth; l++) perItem += (pixels / 4 ** l) * filters * 2 ** l * (l === depth ? 4 : 10);
+  return perItem * batch * 4 * 2;
+}
+
+/** The input side (a multiple of `step`) of a square-ish picture that keeps the activations within the budget. */
+function sideWithinBudget(h: number, w: number, depth: number, step: number, budget: number): { size: [number, number]; bytes: number; scaled: boolean } {
+  let scale = 1;
+  let size: [number, number] = [snap(h, step), snap(w, step)];
+  while (unetActivationBytes(size[0] * size[1], BATCH, FILTERS, depth) > budget && Math.max(...size) > step) {
+    scale *= 0.9;
+    size = [snap(h * scale, step), snap(w * scale, step)];
+  }
+  return { size, bytes: unetActivationBytes(size[0] * size[1], BATCH, FILTERS, depth), scaled: scale < 1 };
+}
+
+const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
 
 /** The pipeline YAML for image pairs, every choice commented. */
 export function planImagePairs(layout: { images: string; masks: string; splitFile: string | null }, fp: PairsFingerprint, options: PlanOptions): string {
   if (fp.cases === 0) throw new Error(`${options.root}: no readable image/mask pair (${fp.broken.slice(0, 3).map((b) => `${b.path}: ${b.reason}`).join('; ')})`);
   const depth = 3;
   const step = 2 ** (depth + 1);
-  const maxSide = options.maxSide ?? 256;
+  const budget = options.memoryBudget ?? 2 ** 31;
   const h = median(fp.sizes.map((s) => s.height));
   const w = median(fp.sizes.map((s) => s.width));
-  const scale = Math.min(1, maxSide / Math.max(h, w));
-  const size = [snap(h * scale, step), snap(w * scale, step)];
+  const { size, bytes, scaled } = sideWithinBudget(h, w, depth, step, budget);
   const values = [...fp.labelValues.entries()].sort((a, b) => a[0] - b[0]);
   const total = values.reduce((a, [, n]) => a + n, 0);
   const background = values.some(([v]) => v === 0) ? 0 : [...values].sort((a, b) => b[1] - a[1])[0]![0];
@@ -118,7 +144,7 @@ export function planImagePairs(layout: { images: string; masks: string; splitFil
 #   intensity mean RGB [${fp.intensity.mean.map(round3).join(', ')}], std [${fp.intensity.std.map(round3).join(', ')}];
 #   mask values ${values.map(([v]) => v).join(', ')}.
 ${pipelineHead(options, `${binary ? 'Binary' : `${values.length}-class`} 2D segmentation of ${yaml(options.root)} with a U-Net (planned by flow init).`)}
-    input_size: ${yaml(size)}    # median picture ${w}x${h}${scale < 1 ? ` scaled to fit ${maxSide} px (memory budget)` : ''}, snapped to a multiple of 2^(depth+1) = ${step}
+    input_size: ${yaml(size)}    # median picture ${w}x${h}${scaled ? ' scaled down' : ''}, snapped to a multiple of 2^(depth+1) = ${step}: ~${gib(bytes)} of activations at batch ${BATCH} (budget ${gib(budget)})
     batch_size: ${batch}    # ${batch < 8 ? `${fp.cases} cases: at most 80% of them train` : '8 images a step fit a CPU run'}
     epochs: ${epochs}    # ${fp.cases} cases: ${epochs} passes (fewer for larger sets)
 ${trainSettings({ lr: '3.0e-3    # what the shipped 2D pipeline learns with', loss: binary ? 'bce_dice    # two label values: one sigmoid channel, BCE + soft Dice' : `ce_dice    # ${values.length} label values: softmax over ${values.length} classes, CE + soft Dice`, depth })}
@@ -172,7 +198,7 @@ function trainSettings(o: { lr: string; loss: string; depth: number }): string {
     lr: ${o.lr}
     schedule: { type: cosine }
     loss: ${o.loss}
-    filters: 16
+    filters: ${FILTERS}
     depth: ${o.depth}
     augment: { hflip: true, vflip: false, rot90: false, brightness: 0.1, contrast: 0.1 }
     seed: \${params.seed}
@@ -254,15 +280,14 @@ export function planVolumes(report: NiftiReport, options: PlanOptions): string {
   if (train.length < 2) throw new Error(`${options.root}: ${train.length} usable labelled case(s); a split by case needs at least 2`);
   const depth = 3;
   const step = 2 ** (depth + 1);
-  const maxSide = Math.min(options.maxSide ?? 256, 128);
+  const budget = options.memoryBudget ?? 2 ** 31;
   const x = median(train.map((c) => c.dims[0]!));
   const y = median(train.map((c) => c.dims[1]!));
   const z = median(train.map((c) => c.dims[2]!));
   const sx = median(train.map((c) => c.spacing[0]!));
   const sy = median(train.map((c) => c.spacing[1]!));
   const sz = median(train.map((c) => c.spacing[2]!));
-  const scale = Math.min(1, maxSide / Math.max(x, y));
-  const size = [snap(y * scale, step), snap(x * scale, step)];
+  const { size, bytes, scaled } = sideWithinBudget(y, x, depth, step, budget);
   const anisotropy = sz / Math.min(sx, sy);
   const K = report.labels.classes.length;
   // CT channels: clip to the foreground's 0.5-99.5 percentiles, then z-score (nnU-Net's CT normalisation).
@@ -278,8 +303,8 @@ export function planVolumes(report: NiftiReport, options: PlanOptions): string {
 #   channels ${report.channels.join(', ')}; intensity ${Object.entries(report.intensity).map(([n, st]) => `${n} ${st.min}..${st.max} mean ${st.mean} std ${st.std}`).join('; ')};
 #   labels ${Object.entries(report.labelValues).map(([v, l]) => `${v} ${l.name} ${(l.fraction * 100).toFixed(2)}%`).join(', ')}.
 ${pipelineHead(options, `${K}-class segmentation of the ${kindName} dataset ${yaml(options.root)} with a 2D U-Net on axial slices (planned by flow init).`)}
-    input_size: ${yaml(size)}    # the in-plane median ${x}x${y}${scale < 1 ? ` scaled to fit ${maxSide} px` : ''}, snapped to a multiple of 2^(depth+1) = ${step}; slices are cropped to the non-zero box first
-    batch_size: 8
+    input_size: ${yaml(size)}    # the in-plane median ${x}x${y}${scaled ? ' scaled down' : ''}, snapped to a multiple of 2^(depth+1) = ${step}: ~${gib(bytes)} of activations at batch ${BATCH} (budget ${gib(budget)}); slices are cropped to the non-zero box first
+    batch_size: ${BATCH}
     epochs: ${train.length < 20 ? 30 : 15}    # ${train.length} training cases
 ${trainSettings({ lr: '1.0e-3    # what the shipped BraTS pipeline learns multi-class volumes with', loss: `ce_dice    # softmax over ${K} classes (background included), CE + soft Dice over the foreground classes`, depth })}
 stages:
