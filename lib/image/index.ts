@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import sharp from 'sharp';
 import { decodeBmp, isBmp } from './bmp.js';
+import { decodePaletteIndices, isPalettePng } from './png-palette.js';
 
 /** Interleaved 8-bit pixels, row-major. */
 export interface RawImage {
@@ -205,4 +206,23 @@ export async function decodeMask(source: ImageSource, options: { size?: Size2d |
   }
   const { mask, nonBinary } = binarize(gray.data);
   return { mask: { ...gray, data: mask }, histogram, nonBinary, rule: 'threshold' };
+}
+
+/**
+ * A label image's stored values, one byte per pixel: a palette PNG gives its palette indices (VOC-style
+ * masks store the class as the index), anything else its grey value (palette GIFs through their colours, as
+ * Kaggle's black/white Carvana masks need).
+ */
+export async function decodeLabelImage(source: ImageSource, options: { label?: string } = {}): Promise<RawImage> {
+  const bytes = typeof source === 'string' ? await fs.promises.readFile(source).catch((error: Error) => {
+    throw new ImageError(source, `cannot read the file (${error.message})`);
+  }) : source;
+  if (isPalettePng(bytes)) {
+    try {
+      return decodePaletteIndices(bytes, describe(source, options.label));
+    } catch (error) {
+      throw new ImageError(describe(source, options.label), (error as Error).message.replace(`${describe(source, options.label)}: `, ''));
+    }
+  }
+  return decodeGray(bytes, { label: options.label ?? describe(source) });
 }

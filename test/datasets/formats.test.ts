@@ -12,6 +12,8 @@ import { ingestImagePairs } from '../../lib/datasets/image-pairs/ingest.js';
 import { convertIndexToShards } from '../../stages/tfrecord-write/convert.js';
 import { loadTensorDataset } from '../../lib/tensors/dataset.js';
 import { decodeBmp } from '../../lib/image/bmp.js';
+import { decodeLabelImage } from '../../lib/image/index.js';
+import { deflateSync } from 'node:zlib';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 
@@ -103,5 +105,65 @@ test('every format and pixel layout through ingest, records and preprocess.2d at
       const x = train.x.subarray(d * 16 * 16 * 3, (d + 1) * 16 * 16 * 3);
       for (let i = 0; i < x.length; i += 3) assert.ok(x[i] === x[i + 1] && x[i + 1] === x[i + 2]);
     }
+  }
+});
+
+/** An indexed PNG (colour type 3) at `depth` bits with a VOC-like palette, every row with filter `filter`. */
+function encodePalettePng(indices: Uint8Array, width: number, height: number, depth: 4 | 8, filter: number): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes: Buffer): number => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = depth;
+  ihdr[9] = 3;
+  const palette = Buffer.alloc(256 * 3);
+  [[0, 0, 0], [128, 0, 0], [0, 128, 0]].forEach((rgb, i) => palette.set(rgb, i * 3));
+  palette.set([224, 224, 192], 255 * 3);
+  const stride = Math.ceil((width * depth) / 8);
+  const raw = Buffer.alloc((stride + 1) * height);
+  const rows = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = indices[y * width + x]!;
+      if (depth === 8) rows[y * stride + x] = v;
+      else rows[y * stride + (x >> 1)]! |= x % 2 === 0 ? v << 4 : v;
+    }
+  }
+  for (let y = 0; y < height; y++) {
+    raw[y * (stride + 1)] = filter;
+    for (let x = 0; x < stride; x++) {
+      const cur = rows[y * stride + x]!;
+      const left = x > 0 ? rows[y * stride + x - 1]! : 0;
+      const up = y > 0 ? rows[(y - 1) * stride + x]! : 0;
+      raw[y * (stride + 1) + 1 + x] = (cur - (filter === 1 ? left : filter === 2 ? up : filter === 3 ? (left + up) >> 1 : 0)) & 0xff;
+    }
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('PLTE', palette.subarray(0, depth === 8 ? 256 * 3 : 16 * 3)), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('palette PNG masks (VOC style) are read as their indices, not their colours', async () => {
+  const width = 7, height = 5;
+  for (const [depth, filter, values] of [[8, 2, [0, 1, 2, 255]], [8, 3, [0, 1, 2]], [4, 1, [0, 1, 2]]] as const) {
+    const indices = Uint8Array.from({ length: width * height }, (_, i) => values[(i * 3 + Math.floor(i / width)) % values.length]!);
+    const png = encodePalettePng(indices, width, height, depth, filter);
+    assert.deepEqual(await decodeLabelImage(png), { data: indices, width, height, channels: 1 }, `depth ${depth} filter ${filter}`);
+    assert.equal((await sharp(png).metadata()).isPalette, true, 'libvips agrees it is a palette PNG');
   }
 });

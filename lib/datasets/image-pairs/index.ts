@@ -2,7 +2,7 @@
 // the shared 2D layout with the mask stored in the dataset's own label values, so predictions come back as
 // PNGs of those values at each picture's original size, named after the picture's stem.
 import path from 'node:path';
-import { decodeGray } from '../../image/index.js';
+import { decodeLabelImage } from '../../image/index.js';
 import { bytesFeature, getString } from '../../tfrecord/example.js';
 import type { IngestIndex } from '../../contracts/ingest-index.js';
 import type { DatasetKind, RecordEncoder } from '../dataset.js';
@@ -18,7 +18,7 @@ function encoder(index: IngestIndex): RecordEncoder {
       const imageFile = path.resolve(index.root, sample.image);
       const maskFile = path.resolve(index.root, sample.label);
       const picture = await pictureBytes(imageFile, sample.id);
-      const mask = await decodeGray(maskFile, { label: maskFile });
+      const mask = await decodeLabelImage(maskFile, { label: maskFile });
       const features = await image2dFeatures(sample, picture, mask, { image: imageFile, mask: maskFile });
       // train, or test when the layout's list file names the case: preprocess keeps test cases out of training.
       features.subset = bytesFeature(sample.subset);

@@ -3,7 +3,7 @@
 // a case that fails is skipped with the file and the reason, or with `strict` the ingest fails naming it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeGray, readImageInfo, ImageError } from '../../image/index.js';
+import { decodeGray, decodeLabelImage, readImageInfo, ImageError } from '../../image/index.js';
 import { digestBytes, sortedDigests, type FileDigest } from '../../digest.js';
 import { labelHistogram, labelSpecFromParams, outsideMapReason, valuesOutsideMap, type LabelSpec } from '../../contracts/labels.js';
 import type { IngestIndex, SkippedFile } from '../../contracts/ingest-index.js';
@@ -87,7 +87,7 @@ async function analyse(root: string, image: string, mask: string, labels: LabelS
   try {
     const bytes = await readBytes(path.join(root, mask));
     maskDigest = await digestBytes(bytes);
-    gray = await decodeGray(bytes, { label: path.join(root, mask) });
+    gray = await decodeLabelImage(bytes, { label: path.join(root, mask) });
   } catch (error) {
     return { skipped: { path: mask, reason: `broken mask: ${detail(error)}` } };
   }

@@ -4,7 +4,7 @@
 // params.train.epochs, params.train.input_size, ...), so `--set train.epochs=2` works on it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeGray, decodeRgb, readImageInfo } from '../../image/index.js';
+import { decodeLabelImage, decodeRgb, readImageInfo } from '../../image/index.js';
 import { labelHistogram } from '../../contracts/labels.js';
 import { findPairs } from '../image-pairs/layout.js';
 import type { NiftiReport } from '../volumes/ingest.js';
@@ -39,7 +39,7 @@ export async function fingerprintPairs(root: string, images: string, masks: stri
         const [info, rgb, mask] = await Promise.all([
           readImageInfo(imageBytes, path.join(root, pair.image)),
           decodeRgb(imageBytes, { label: path.join(root, pair.image) }),
-          decodeGray(maskBytes, { label: path.join(root, pair.mask) }),
+          decodeLabelImage(maskBytes, { label: path.join(root, pair.mask) }),
         ]);
         results[at] = mask.width !== rgb.width || mask.height !== rgb.height
           ? { broken: { path: pair.mask, reason: `mask is ${mask.width}x${mask.height}, image ${rgb.width}x${rgb.height}` } }
