@@ -1,7 +1,10 @@
 // Evaluation-side timings on BraTS-sized volumes (240x240x155): the distance transform, HD95 of a whole
 // tumour and of a small enhancing region, all metrics of one case, and one Carvana-sized panel.
 import { binaryMetrics, hd95, squaredDistanceTransform } from '../lib/metrics/index.js';
-import { CARVANA_COLOURS, renderPanel } from '../lib/plot/index.js';
+import { coloursFor, renderPanel } from '../lib/plot/index.js';
+import { CARVANA_LABELS } from '../lib/datasets/carvana/ingest.js';
+
+const CARVANA_COLOURS = coloursFor(CARVANA_LABELS, { 255: [0, 255, 0] });
 
 const shape = [155, 240, 240];
 const [Z, Y, X] = shape as [number, number, number];

@@ -18,6 +18,7 @@ import { crc32c } from '../lib/tfrecord/crc32c.js';
 import { convertIndexToShards } from '../stages/tfrecord-write/convert.js';
 import { Rng } from '../lib/rng.js';
 import { isMainModule, machineLine, median, printTables, quickFromArgv, type BenchOptions, type BenchTable } from './table.js';
+import { CARVANA_LABELS } from '../lib/datasets/carvana/ingest.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const repoRoot = path.resolve(path.dirname(thisFile), path.basename(path.dirname(path.dirname(thisFile))) === 'dist' ? '../..' : '..');
@@ -145,7 +146,7 @@ async function generatedIndex(dir: string, times: number): Promise<{ file: strin
     }
   }
   const file = path.join(dir, `index-x${times}.json`);
-  await fsp.writeFile(file, JSON.stringify({ dataset: 'carvana', root, samples, skipped: [] }));
+  await fsp.writeFile(file, JSON.stringify({ dataset: 'carvana', root, labels: CARVANA_LABELS, samples, skipped: [], files: {} }));
   return { file, samples: samples.length };
 }
 

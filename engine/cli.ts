@@ -22,6 +22,7 @@ commands:
   watch FILE [--set k=v ...]    re-run dirty stages whenever the pipeline or its inputs change
   gc [--dry-run]                delete cache entries no run folder references
   verify [RUN | --all]          re-read cache entries and check every file against its manifest
+  init DATA_DIR [-o FILE]       detect a dataset's layout and write a pipeline planned from its data
 
 common options:
   --cache DIR   cache folder (default: $FLOW_CACHE or ./.flow/cache)
@@ -94,6 +95,8 @@ const COMMAND_HELP: Record<string, string> = {
 `,
 };
 
+/** Commands implemented outside the engine, loaded by module path; each parses its own arguments. */
+const EXTENSION_COMMANDS: Record<string, string> = { init: '../lib/datasets/init/command.js' };
 
 interface ParsedArgs {
   command: string | undefined;
@@ -475,6 +478,11 @@ export async function main(argv: string[]): Promise<number> {
     if (stream.listenerCount('error') === 0) stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
     });
+  }
+  const extension = argv[0] === undefined ? undefined : EXTENSION_COMMANDS[argv[0]];
+  if (extension !== undefined) {
+    const command = (await import(extension)) as { default: (args: string[]) => Promise<number> };
+    return command.default(argv.slice(1));
   }
   let args: ParsedArgs;
   try {

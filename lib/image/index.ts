@@ -1,7 +1,10 @@
 // Small helpers over sharp shared by carvana.ingest, preprocess.2d, the Carvana adapter and the sample
 // generator: every decode, resize and encode of a 2D picture goes through here, so preprocessing at training
 // time and at prediction time is the same code path.
+import fs from 'node:fs';
 import sharp from 'sharp';
+import { decodeBmp, isBmp } from './bmp.js';
+import { decodePaletteIndices, isPalettePng } from './png-palette.js';
 
 /** Interleaved 8-bit pixels, row-major. */
 export interface RawImage {
@@ -41,9 +44,19 @@ function describe(source: ImageSource, label?: string): string {
   return typeof source === 'string' ? source : `<${source.byteLength}-byte buffer>`;
 }
 
-function open(source: ImageSource): sharp.Sharp {
+function open(source: ImageSource, label?: string): sharp.Sharp {
+  const bytes = typeof source === 'string' && /\.bmp$/i.test(source) ? fs.readFileSync(source) : source;
+  // libvips has no BMP loader: such files are decoded here and handed over as raw pixels.
+  if (typeof bytes !== 'string' && isBmp(bytes)) {
+    const image = decodeBmp(bytes, describe(source, label));
+    return sharp(image.data, { raw: { width: image.width, height: image.height, channels: image.channels as 1 | 3 } });
+  }
   // failOn 'warning' makes libvips reject a truncated JPEG instead of returning half a grey picture.
-  return sharp(source, { failOn: 'warning', limitInputPixels: 1 << 28 });
+  return sharp(bytes, { failOn: 'warning', limitInputPixels: 1 << 28 });
+}
+
+function bmpSource(source: ImageSource): boolean {
+  return typeof source === 'string' ? /\.bmp$/i.test(source) : isBmp(source);
 }
 
 async function raw(pipeline: sharp.Sharp, source: ImageSource, label?: string): Promise<RawImage> {
@@ -63,12 +76,12 @@ async function raw(pipeline: sharp.Sharp, source: ImageSource, label?: string): 
 /** Reads the header only: format, size, channel count and whether it is a palette image. */
 export async function readImageInfo(source: ImageSource, label?: string): Promise<ImageInfo> {
   try {
-    const meta = await open(source).metadata();
+    const meta = await open(source, label).metadata();
     if (meta.width === undefined || meta.height === undefined || meta.format === undefined) {
       throw new Error('no width/height/format in header');
     }
     return {
-      format: meta.format,
+      format: bmpSource(source) ? 'bmp' : meta.format,
       width: meta.width,
       height: meta.height,
       channels: meta.channels ?? 0,
@@ -95,7 +108,7 @@ export async function decodeRgb(
   source: ImageSource,
   options: { size?: Size2d | null; kernel?: ResizeKernel; label?: string } = {},
 ): Promise<RawImage> {
-  const pipeline = resized(open(source).removeAlpha().toColourspace('srgb'), options.size ?? null, options.kernel ?? 'linear');
+  const pipeline = resized(open(source, options.label).removeAlpha().toColourspace('srgb'), options.size ?? null, options.kernel ?? 'linear');
   const image = await raw(pipeline, source, options.label);
   if (image.channels !== 3) throw new ImageError(describe(source, options.label), `expected 3 channels after decode, got ${image.channels}`);
   return image;
@@ -109,7 +122,7 @@ export async function decodeGray(
   source: ImageSource,
   options: { size?: Size2d | null; kernel?: ResizeKernel; label?: string } = {},
 ): Promise<RawImage> {
-  const pipeline = resized(open(source).removeAlpha().greyscale(), options.size ?? null, options.kernel ?? 'nearest');
+  const pipeline = resized(open(source, options.label).removeAlpha().greyscale(), options.size ?? null, options.kernel ?? 'nearest');
   const image = await raw(pipeline, source, options.label);
   if (image.channels !== 1) throw new ImageError(describe(source, options.label), `expected 1 channel after decode, got ${image.channels}`);
   return image;
@@ -148,8 +161,14 @@ export async function encodeGif(image: RawImage): Promise<Buffer> {
   return fromRaw(image).gif({ colours: 2, dither: 0 }).toBuffer();
 }
 
+/**
+ * A grey mask value is foreground when it is above this: the one threshold of JPEG-saved masks at ingest, in
+ * records and of upsampled predictions.
+ */
+export const MASK_THRESHOLD = 127;
+
 /** 0/255 binary from any gray values: > `threshold` is foreground. Returns how many pixels were neither 0 nor 255. */
-export function binarize(gray: Uint8Array, threshold = 127): { mask: Uint8Array; nonBinary: number } {
+export function binarize(gray: Uint8Array, threshold = MASK_THRESHOLD): { mask: Uint8Array; nonBinary: number } {
   const mask = new Uint8Array(gray.length);
   let nonBinary = 0;
   for (let i = 0; i < gray.length; i++) {
@@ -167,13 +186,13 @@ export interface DecodedMask {
   histogram: number[];
   /** Pixels that were neither background nor the car value (e.g. JPEG ringing): thresholded. */
   nonBinary: number;
-  /** The rule used: `two-level` (exactly 0 and one other value, e.g. 0/1 index masks) or `threshold>127`. */
-  rule: 'two-level' | 'threshold>127';
+  /** The rule used: `two-level` (exactly 0 and one other value, e.g. 0/1 index masks) or `threshold` (> MASK_THRESHOLD). */
+  rule: 'two-level' | 'threshold';
 }
 
 /**
  * Decodes a GIF/PNG/JPEG mask to 1-channel 0/255. A mask holding exactly 0 and one other value (0/255,
- * or 0/1 index masks) maps that value to 255; anything else (JPEG-saved masks) is thresholded at 127.
+ * or 0/1 index masks) maps that value to 255; anything else (JPEG-saved masks) is thresholded (> MASK_THRESHOLD).
  */
 export async function decodeMask(source: ImageSource, options: { size?: Size2d | null; label?: string } = {}): Promise<DecodedMask> {
   const gray = await decodeGray(source, { size: options.size ?? null, kernel: 'nearest', label: options.label });
@@ -186,5 +205,24 @@ export async function decodeMask(source: ImageSource, options: { size?: Size2d |
     return { mask: { ...gray, data }, histogram, nonBinary: 0, rule: 'two-level' };
   }
   const { mask, nonBinary } = binarize(gray.data);
-  return { mask: { ...gray, data: mask }, histogram, nonBinary, rule: 'threshold>127' };
+  return { mask: { ...gray, data: mask }, histogram, nonBinary, rule: 'threshold' };
+}
+
+/**
+ * A label image's stored values, one byte per pixel: a palette PNG gives its palette indices (VOC-style
+ * masks store the class as the index), anything else its grey value (palette GIFs through their colours, as
+ * Kaggle's black/white Carvana masks need).
+ */
+export async function decodeLabelImage(source: ImageSource, options: { label?: string } = {}): Promise<RawImage> {
+  const bytes = typeof source === 'string' ? await fs.promises.readFile(source).catch((error: Error) => {
+    throw new ImageError(source, `cannot read the file (${error.message})`);
+  }) : source;
+  if (isPalettePng(bytes)) {
+    try {
+      return decodePaletteIndices(bytes, describe(source, options.label));
+    } catch (error) {
+      throw new ImageError(describe(source, options.label), (error as Error).message.replace(`${describe(source, options.label)}: `, ''));
+    }
+  }
+  return decodeGray(bytes, { label: options.label ?? describe(source) });
 }

@@ -5,5 +5,5 @@ export {
   surfaceDistances, surfaceOf, type BinaryMetrics, type Confusion,
 } from './binary.js';
 export {
-  BRATS_REGIONS, CARVANA_REGIONS, defaultRegions, mean, summarizeRegion, type RegionSummary, type Regions,
+  mean, summarizeRegion, type RegionSummary, type Regions,
 } from './regions.js';

@@ -1,19 +1,8 @@
-// Evaluated regions (named sets of label values) and the aggregation of per-case metrics into the numbers
+// Evaluated regions (named sets of label values, declared with the dataset's label map) and the aggregation of per-case metrics into the numbers
 // metrics.json reports.
 import { diceFromCounts, type BinaryMetrics } from './binary.js';
 
 export type Regions = Record<string, number[]>;
-
-/** BraTS 2019 regions: whole tumour, tumour core, enhancing tumour. */
-export const BRATS_REGIONS: Regions = { WT: [1, 2, 4], TC: [1, 4], ET: [4] };
-/** Carvana: the car mask (255 in the dataset's own PNG/GIF masks). */
-export const CARVANA_REGIONS: Regions = { car: [255] };
-
-export function defaultRegions(dataset: string): Regions {
-  if (dataset === 'carvana') return structuredClone(CARVANA_REGIONS);
-  if (dataset === 'brats') return structuredClone(BRATS_REGIONS);
-  throw new Error(`no default regions for dataset "${dataset}": set the evaluate stage's "regions" param`);
-}
 
 export interface RegionSummary {
   /** Cases that contributed (cases without ground truth are not here). */

@@ -1,7 +1,8 @@
 // Side-by-side panels `input | label | prediction` with colour-coded class overlays and a legend strip.
 // Overlays are blended in memory (exact, testable colours); sharp only scales tiles and encodes the PNG.
 import sharp from 'sharp';
-import type { LabelMap, RgbImage } from '../datasets/adapter.js';
+import type { ClassColours, LabelMap, RgbImage } from '../datasets/dataset.js';
+import type { LabelSpec } from '../contracts/labels.js';
 
 export interface ClassColour {
   /** Label value in the dataset's own values (Carvana 255; BraTS 1, 2, 4). */
@@ -10,17 +11,20 @@ export interface ClassColour {
   rgb: [number, number, number];
 }
 
-export const CARVANA_COLOURS: ClassColour[] = [{ value: 255, name: 'car', rgb: [0, 255, 0] }];
-export const BRATS_COLOURS: ClassColour[] = [
-  { value: 2, name: 'edema', rgb: [0, 255, 0] },
-  { value: 1, name: 'necrotic core', rgb: [255, 0, 0] },
-  { value: 4, name: 'enhancing', rgb: [255, 255, 0] },
+/** Distinct, saturated colours for classes a dataset kind gives none. */
+export const PALETTE: [number, number, number][] = [
+  [0, 255, 0], [255, 0, 0], [255, 255, 0], [0, 128, 255], [255, 0, 255], [0, 255, 255], [255, 128, 0], [128, 0, 255], [128, 255, 128], [255, 128, 192],
 ];
 
-export function coloursFor(dataset: string): ClassColour[] {
-  if (dataset === 'carvana') return CARVANA_COLOURS;
-  if (dataset === 'brats') return BRATS_COLOURS;
-  throw new Error(`no overlay colours for dataset "${dataset}"`);
+/**
+ * One overlay colour per non-background class of the label map, in class order: the dataset kind's own
+ * colour where it has one (`kindColours`), else the next palette colour. Every class is shown.
+ */
+export function coloursFor(labels: LabelSpec, kindColours: ClassColours = {}): ClassColour[] {
+  const taken = new Set(Object.values(kindColours).map((rgb) => rgb.join(',')));
+  const free = PALETTE.filter((rgb) => !taken.has(rgb.join(',')));
+  let next = 0;
+  return labels.classes.slice(1).map((c) => ({ value: c.value, name: c.name, rgb: kindColours[c.value] ?? free[next++ % free.length]! }));
 }
 
 /** Blends each class colour over the background where the label map holds that class (alpha in 0..1). */

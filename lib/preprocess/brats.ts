@@ -114,6 +114,24 @@ export function brainBoundingBox(volume: BratsVolume): BrainBox | null {
  * Per-modality z-score over that modality's non-zero voxels, in place; background (0) stays 0 so the brain
  * outline survives. Returns the statistics used (recorded for inspection).
  */
+/**
+ * Clips the named channels to [lo, hi] before the z-score (CT: nnU-Net's rule clips to the 0.5 and 99.5
+ * percentiles of the foreground voxels, so air and metal do not dominate the statistics). Channels not named
+ * are left as they are.
+ */
+export function clipChannels(volume: BratsVolume, clip: Record<string, [number, number]>): void {
+  const [X, Y, Z] = volume.shape;
+  const n = X * Y * Z;
+  for (const [channel, [lo, hi]] of Object.entries(clip)) {
+    const m = volume.modalities.indexOf(channel);
+    if (m < 0) throw new Error(`case ${volume.id}: clip names channel ${channel}, the record has ${volume.modalities.join(', ')}`);
+    for (let i = m * n; i < (m + 1) * n; i++) {
+      const v = volume.data[i]!;
+      volume.data[i] = v < lo ? lo : v > hi ? hi : v;
+    }
+  }
+}
+
 export function zscoreBrain(volume: BratsVolume): { mean: number[]; std: number[] } {
   const [X, Y, Z] = volume.shape;
   const n = X * Y * Z;
@@ -144,13 +162,17 @@ export function zscoreBrain(volume: BratsVolume): { mean: number[]; std: number[
 }
 
 /** Applies a label map (value → class) to a label volume; a value outside the map is an error naming the patient. */
-export function remapLabels(label: Uint8Array, map: LabelRemap, patient: string): Uint8Array {
+export function remapLabels(label: Uint8Array, map: LabelRemap, patient: string, shape?: readonly number[], where = `patient ${patient}`): Uint8Array {
   const table = new Int16Array(256).fill(-1);
   for (const [from, to] of Object.entries(map)) table[Number(from)] = to;
   const out = new Uint8Array(label.length);
   for (let i = 0; i < label.length; i++) {
     const to = table[label[i]!]!;
-    if (to < 0) throw new Error(`patient ${patient}: label value ${label[i]} at voxel ${i} is not in the label map {${Object.keys(map).join(', ')}}; set label_map`);
+    if (to < 0) {
+      // Voxel as (x, y, z) of the NIfTI grid, as a viewer shows it, when the shape [X, Y, Z] is known.
+      const at = shape ? `(x ${i % shape[0]!}, y ${Math.floor(i / shape[0]!) % shape[1]!}, z ${Math.floor(i / (shape[0]! * shape[1]!))})` : `${i}`;
+      throw new Error(`${where}: label value ${label[i]} at voxel ${at} is not in the label map {${Object.keys(map).join(', ')}}; set the ingest stage's label_map to this edition's values (ingest then skips such patients, naming the file)`);
+    }
     out[i] = to;
   }
   return out;

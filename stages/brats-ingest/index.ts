@@ -2,7 +2,7 @@
 // incomplete patients are listed as skipped with the reason (strict: any problem is an error naming the file).
 import { defineStage } from '../../engine/stage.js';
 import { ingestProgress, writeIngestOutputs } from '../../lib/datasets/ingest-outputs.js';
-import { formatBratsReport, ingestBrats, type BratsIngestParams } from './ingest.js';
+import { formatBratsReport, ingestBrats, type BratsIngestParams } from '../../lib/datasets/brats/ingest.js';
 
 export default defineStage<BratsIngestParams>({
   kind: 'brats.ingest',
@@ -19,7 +19,7 @@ export default defineStage<BratsIngestParams>({
   async run(ctx) {
     const root = ctx.inputs.root;
     if (root === undefined) throw new Error(`stage ${ctx.stageName}: input "root" (the raw BraTS folder) is missing`);
-    const result = await ingestBrats(root, ctx.params, { signal: ctx.signal, onProgress: ingestProgress(ctx, 'patients', 25) });
+    const result = await ingestBrats(root, ctx.params, { paramPath: `stages.${ctx.stageName}.params`, signal: ctx.signal, onProgress: ingestProgress(ctx, 'patients', 25) });
     if (result === null) return { status: 'interrupted' };
     const { index, report } = result;
     await writeIngestOutputs(ctx, { index, report, reportText: formatBratsReport(report), skippedNoun: 'patient(s)' });

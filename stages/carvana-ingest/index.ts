@@ -2,7 +2,7 @@
 // index and the analysis report. Broken or unpaired files are listed as skipped (strict: an error).
 import { defineStage } from '../../engine/stage.js';
 import { ingestProgress, writeIngestOutputs } from '../../lib/datasets/ingest-outputs.js';
-import { formatCarvanaReport, ingestCarvana, type CarvanaIngestParams } from './ingest.js';
+import { formatCarvanaReport, ingestCarvana, type CarvanaIngestParams } from '../../lib/datasets/carvana/ingest.js';
 
 export default defineStage<CarvanaIngestParams>({
   kind: 'carvana.ingest',

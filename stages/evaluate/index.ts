@@ -1,13 +1,18 @@
-// Step 12: metrics of predict's label maps against the ground truth, per region (BraTS WT/TC/ET, Carvana
-// car), per case and averaged, with the definition of every number written beside it.
-import { readFile } from 'node:fs/promises';
+// Step 12: metrics of predict's label maps against the ground truth, per region (the regions declared with the
+// dataset's label map: BraTS WT/TC/ET, one per class for image pairs, Carvana car), per case and averaged
+// over cases and over regions, with the definition of every number written beside it. Ignore values count
+// neither as foreground nor as background; a label value outside the map is an error naming the file; a
+// region that never occurs in any ground truth is reported as empty, not scored.
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import {
-  binaryMetrics, defaultRegions, METRIC_DEFINITIONS, regionMask, summarizeRegion, type BinaryMetrics, type Regions,
+  binaryMetrics, METRIC_DEFINITIONS, regionMask, summarizeRegion, type BinaryMetrics, type Regions,
 } from '../../lib/metrics/index.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
-import { readLabelFile, type LabelFormat } from './label-files.js';
+import { labelHistogram, outsideMapReason, pairsContract, readContract, valuesOutsideMap, type LabelSpec, type PairsFile } from '../../lib/contracts/index.js';
+import { readLabelFile } from './label-files.js';
+
+export type { PairsFile };
 
 export interface EvaluateParams {
   regions: Regions | null;
@@ -15,34 +20,29 @@ export interface EvaluateParams {
   spacing_2d: [number, number];
 }
 
-/** predictions/pairs.json as docs/contracts.md defines it (plus predict's optional `decision`). */
-export interface PairsFile {
-  dataset: string;
-  labelValues: number[];
-  format: LabelFormat;
-  cases: Array<{ id: string; prediction: string; label: string | null; spacing?: number[] }>;
-  /** How predict turned model outputs into labels, e.g. { rule: 'sigmoid > threshold', threshold: 0.5 }. */
-  decision?: { rule: string; threshold: number | null };
+/** predictions/pairs.json, validated. */
+export async function readPairs(dir: string): Promise<PairsFile> {
+  return readContract(pairsContract, path.join(dir, 'pairs.json'));
 }
 
-export async function readPairs(dir: string): Promise<PairsFile> {
-  const file = path.join(dir, 'pairs.json');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    throw new Error(`${file}: cannot read predict's pairs.json (${(error as Error).message}); the predictions input must be predict's "predictions" folder`);
-  }
-  const pairs = parsed as Partial<PairsFile>;
-  if (typeof pairs.dataset !== 'string' || (pairs.format !== 'png' && pairs.format !== 'nifti') || !Array.isArray(pairs.cases)) {
-    throw new Error(`${file}: expected { dataset, format: "png"|"nifti", labelValues, cases: [...] } (docs/contracts.md)`);
-  }
-  pairs.cases.forEach((c, index) => {
-    if (typeof c?.id !== 'string' || typeof c.prediction !== 'string' || (c.label !== null && typeof c.label !== 'string')) {
-      throw new Error(`${file}: cases[${index}] needs string "id" and "prediction" and a string or null "label"`);
+/** The regions to score: the param (checked against the label map) or the ones declared with the dataset. */
+export function regionsFor(param: Regions | null, labels: LabelSpec, paramPath: string): Regions {
+  if (param === null) return structuredClone(labels.regions);
+  const values = labels.classes.map((c) => c.value);
+  for (const [name, members] of Object.entries(param)) {
+    const unknown = members.filter((v) => !values.includes(v));
+    if (unknown.length > 0) {
+      throw new Error(`${paramPath}.regions.${name}: value(s) ${unknown.join(', ')} are not classes of the dataset's label map (${labels.classes.map((c) => `${c.value} ${c.name}`).join(', ')}); fix the region or the ingest stage's label map`);
     }
-  });
-  return pairs as PairsFile;
+  }
+  return param;
+}
+
+/** Zeroes `ignored` pixels in a mask (they then count as true negatives, which the caller takes back out). */
+function withoutIgnored(mask: Uint8Array, ignored: Uint8Array | null): Uint8Array {
+  if (ignored === null) return mask;
+  for (let i = 0; i < mask.length; i++) if (ignored[i]) mask[i] = 0;
+  return mask;
 }
 
 const CSV_COLUMNS = ['id', 'region', 'dice', 'iou', 'sensitivity', 'specificity', 'hd95', 'tp', 'fp', 'fn', 'tn'] as const;
@@ -67,8 +67,12 @@ export default defineStage<EvaluateParams>({
   async run(ctx) {
     const dir = ctx.inputs.predictions!;
     const pairs = await readPairs(dir);
-    const regions = ctx.params.regions ?? defaultRegions(pairs.dataset);
+    const paramPath = `stages.${ctx.stageName}.params`;
+    const regions = regionsFor(ctx.params.regions, pairs.labels, paramPath);
     const regionNames = Object.keys(regions);
+    const ignoreValues = new Set(pairs.labels.ignore);
+    /** Regions with at least one voxel of ground truth in some case. */
+    const occurring = new Set<string>();
     if (regionNames.length === 0) throw new Error(`stage ${ctx.stageName}: params.regions is empty; name at least one region`);
     const perRegion = new Map<string, Array<BinaryMetrics & { id: string }>>(regionNames.map((name) => [name, []]));
     const withoutLabel: string[] = [];
@@ -89,10 +93,24 @@ export default defineStage<EvaluateParams>({
       if (prediction.shape.join('x') !== truth.shape.join('x')) {
         throw new Error(`case ${c.id}: prediction ${predictionFile} has shape ${prediction.shape.join('x')} but label ${labelFile} has ${truth.shape.join('x')}; predict must restore predictions to the label's size`);
       }
+      for (const [file, map] of [[labelFile, truth], [predictionFile, prediction]] as const) {
+        const outside = valuesOutsideMap(pairs.labels, labelHistogram(map.data));
+        if (outside.length > 0) throw new Error(`${file}: ${outsideMapReason(outside, pairs.labels, "the ingest stage's label map")}`);
+      }
+      let ignored: Uint8Array | null = null;
+      let ignoredCount = 0;
+      if (ignoreValues.size > 0) {
+        ignored = new Uint8Array(truth.data.length);
+        for (let i = 0; i < ignored.length; i++) if (ignoreValues.has(truth.data[i]!)) (ignored[i] = 1), ignoredCount++;
+      }
       for (const name of regionNames) {
         const values = regions[name]!;
-        const m = binaryMetrics(regionMask(prediction.data, values), regionMask(truth.data, values), truth.shape, truth.spacing);
-        perRegion.get(name)!.push({ id: c.id, ...m });
+        const truthMask = withoutIgnored(regionMask(truth.data, values), ignored);
+        if (!occurring.has(name) && truthMask.some((v) => v !== 0)) occurring.add(name);
+        const m = binaryMetrics(withoutIgnored(regionMask(prediction.data, values), ignored), truthMask, truth.shape, truth.spacing);
+        // Ignored pixels are neither background nor foreground: take them back out of the true negatives.
+        const tn = m.tn - ignoredCount;
+        perRegion.get(name)!.push({ id: c.id, ...m, tn, specificity: tn + m.fp === 0 ? null : tn / (tn + m.fp) });
       }
       if ((index + 1) % 10 === 0) ctx.print(`${index + 1}/${pairs.cases.length} cases`);
     }
@@ -101,11 +119,21 @@ export default defineStage<EvaluateParams>({
     const regionReports: JsonObject = {};
     const convenient: JsonObject = {};
     const rows: string[] = [CSV_COLUMNS.join(',')];
+    const emptyRegions = regionNames.filter((name) => perRegion.get(name)!.length > 0 && !occurring.has(name));
+    for (const name of emptyRegions) {
+      const warning = `region ${name} (values ${regions[name]!.join(', ')}) never occurs in the ground truth of any of the ${perRegion.get(name)!.length} evaluated case(s): it is reported as empty, not scored; check the label map and regions`;
+      ctx.log.warn({ stage: ctx.stageName, region: name }, warning);
+      ctx.print(`warning: ${warning}`);
+    }
+    const scored: string[] = [];
     for (const name of regionNames) {
+      const empty = emptyRegions.includes(name);
       const cases = perRegion.get(name)!;
-      const summary = summarizeRegion(cases);
+      const summary = empty ? summarizeRegion([]) : summarizeRegion(cases);
+      if (!empty && cases.length > 0) scored.push(name);
       regionReports[name] = {
         labels: regions[name]!,
+        empty,
         mean: {
           dice: summary.dice, global_dice: summary.globalDice, iou: summary.iou, sensitivity: summary.sensitivity,
           specificity: summary.specificity, hd95: summary.hd95,
@@ -130,6 +158,13 @@ export default defineStage<EvaluateParams>({
         rows.push([m.id, name, m.dice, m.iou, m.sensitivity, m.specificity, m.hd95, m.tp, m.fp, m.fn, m.tn].map(csvCell).join(','));
       }
     }
+    if (regionNames.length > 1) {
+      // Mean over the scored (non-empty) regions of each region's mean over cases.
+      for (const metric of ['dice', 'iou', 'hd95'] as const) {
+        const values = scored.map((name) => (regionReports[name] as { mean: Record<string, number | null> }).mean[metric]).filter((v): v is number => typeof v === 'number');
+        convenient[`mean_${metric}`] = values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+      }
+    }
     const evaluated = pairs.cases.length - withoutLabel.length;
     const metrics: JsonObject = {
       dataset: pairs.dataset,
@@ -146,7 +181,13 @@ export default defineStage<EvaluateParams>({
         hd95_units: units,
         empty_masks: METRIC_DEFINITIONS.emptyMasks,
         regions: Object.fromEntries(regionNames.map((name) => [name, regions[name]!])),
+        ...(regionNames.length > 1 ? { mean_over_regions: 'mean_dice / mean_iou / mean_hd95: the mean over the non-empty regions of each region\'s mean over cases' } : {}),
+        empty_regions: emptyRegions,
+        empty_region: 'a region whose values occur in no evaluated ground truth: reported with empty: true and null means, left out of mean_*',
         label_values: pairs.labelValues,
+        classes: pairs.labels.classes.map((c) => `${c.value}: ${c.name}`),
+        ignore: pairs.labels.ignore,
+        ignored_pixels: 'label pixels holding an ignore value count in neither TP, FP, FN nor TN of any region',
         decision: pairs.decision?.rule ?? (threshold === null ? 'not recorded' : 'probability > threshold'),
         threshold,
         cases_without_label: 'skipped (counted in cases.without_label)',

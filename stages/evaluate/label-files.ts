@@ -1,7 +1,7 @@
 // Reads the prediction and label files predict wrote (PNG masks or .nii.gz label maps) into LabelMaps with
 // the dataset's own label values, shape in memory order and spacing in the same order.
 import { readFile } from 'node:fs/promises';
-import type { LabelMap } from '../../lib/datasets/adapter.js';
+import type { LabelMap } from '../../lib/datasets/dataset.js';
 import { decodeGray } from '../../lib/image/index.js';
 import { readNifti } from '../../lib/nifti/read.js';
 

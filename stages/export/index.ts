@@ -5,7 +5,7 @@ import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
-import { encodeFloat32, FLOW_MODEL_JSON, runProbe, type FlowModelFile } from './flow-model.js';
+import { encodeFloat32, FLOW_MODEL_JSON, runProbe, type FlowModelFile } from '../../lib/contracts/flow-model.js';
 import { readCurves, writeCurvePlots } from './plots.js';
 
 export interface ExportParams {

@@ -7,7 +7,7 @@ import { writeJsonAtomic } from '../../lib/atomic.js';
 import { backendFacts, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { checkPlatform } from '../../lib/tf/platform.js';
 import { MODEL_JSON, WEIGHTS_BIN, loadModelFromDir, readModelJson } from '../../lib/tf/model-io.js';
-import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../export/flow-model.js';
+import { FLOW_MODEL_JSON, probeDifference, readFlowModel } from '../../lib/contracts/flow-model.js';
 
 export interface ModelLoadParams {
   backend: BackendPreference;

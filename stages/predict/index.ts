@@ -1,42 +1,28 @@
 // Step 11: the model over the chosen records, predictions and labels written in the dataset's own format
-// (Carvana PNG masks, BraTS .nii.gz label maps) paired in pairs.json for evaluate, and side-by-side panels.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+// (PNG masks at the original size, .nii.gz label maps with the source geometry), each named after its source
+// case, paired in pairs.json for evaluate, and side-by-side panels showing every class.
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import type { DatasetAdapter, LabelMap, PreparedCase } from '../../lib/datasets/adapter.js';
-import { getAdapter } from '../../lib/datasets/index.js';
-import { coloursFor, labelPlane, renderPanel, sliceWithMostForeground } from '../../lib/plot/index.js';
+import type { DatasetAdapter, LabelMap, PreparedCase } from '../../lib/datasets/dataset.js';
+import { getDatasetKind } from '../../lib/datasets/index.js';
+import { coloursFor, labelPlane, renderPanel, sliceWithMostForeground, type ClassColour } from '../../lib/plot/index.js';
 import { getString } from '../../lib/tfrecord/example.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import { backendFacts, getTf, initBackend, type BackendPreference } from '../../lib/tf/backend.js';
 import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir } from '../../lib/tf/model-io.js';
-import { writeJsonAtomic } from '../../lib/atomic.js';
 import { concatArrays } from '../../lib/typed-arrays.js';
-import type { PairsFile } from '../evaluate/index.js';
+import { pairsContract, readContract, splitContract, transformHeaderContract, writeContract, type PairsFile } from '../../lib/contracts/index.js';
 
 export interface PredictParams {
   backend: BackendPreference;
   batch_size: number;
-  subset: 'val' | 'train' | 'all';
+  subset: 'val' | 'train' | 'test' | 'all';
   panels: number;
   panel_width: number;
-}
-
-/** split.json's group lists (cars / patients): predict selects whole records, so it selects by group. */
-interface SplitFile {
-  train: string[];
-  val: string[];
-}
-
-async function readJson(file: string, what: string): Promise<JsonObject> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as JsonObject;
-  } catch (error) {
-    throw new Error(`${file}: cannot read ${what} (${(error as Error).message})`);
-  }
 }
 
 /** File-name-safe id (ids come from file stems, but a record could hold anything). */
@@ -76,7 +62,7 @@ function checkInputShape(model: LayersModel, prepared: PreparedCase, modelDir: s
   }
 }
 
-async function drawPanel(adapter: DatasetAdapter, prepared: PreparedCase, prediction: LabelMap, file: string, width: number): Promise<void> {
+async function drawPanel(adapter: DatasetAdapter, colours: ClassColour[], prepared: PreparedCase, prediction: LabelMap, file: string, width: number): Promise<void> {
   const is3d = prediction.shape.length === 3;
   const slice = is3d ? sliceWithMostForeground(prepared.label && prepared.label.data.some((v) => v !== 0) ? prepared.label : prediction) : null;
   const background = await adapter.background(prepared, slice);
@@ -89,7 +75,7 @@ async function drawPanel(adapter: DatasetAdapter, prepared: PreparedCase, predic
     background,
     label: labelPlaneData,
     prediction: predictionPlane.data,
-    colours: coloursFor(adapter.dataset),
+    colours,
     maxTileWidth: width,
     title: slice === null ? prepared.id : `${prepared.id} z=${slice}`,
   });
@@ -103,7 +89,7 @@ export default defineStage<PredictParams>({
   inputs: {
     model: { description: 'LayersModel folder (train or export output)' },
     data: { description: "tfrecord.read's data folder" },
-    split: { description: "preprocess's split.json: records whose group (car / patient) is in its `val` (or `train`) list are predicted" },
+    split: { description: "preprocess's split.json: records whose group (car / patient / ...) is in its `val` (or `train`, `test`) list are predicted" },
     transform: { description: "preprocess's transform.json (replayed to feed the model as in training)" },
   },
   outputs: {
@@ -113,13 +99,19 @@ export default defineStage<PredictParams>({
   platform: '../../lib/tf/platform.js',
   async run(ctx) {
     const { batch_size: batchSize, subset } = ctx.params;
-    const transform = await readJson(ctx.inputs.transform!, 'transform.json');
-    const split = (await readJson(ctx.inputs.split!, 'split.json')) as unknown as SplitFile;
-    if (subset !== 'all' && !Array.isArray(split[subset])) {
-      throw new Error(`${ctx.inputs.split}: has no "${subset}" group list; re-run preprocess`);
+    const header = await readContract(transformHeaderContract, ctx.inputs.transform!);
+    // The adapter validates the rest of the transform against its preprocess's contract.
+    const transform = header as unknown as JsonObject;
+    const split = await readContract(splitContract, ctx.inputs.split!);
+    const groups = subset === 'all' ? null : split[subset];
+    if (subset !== 'all' && !Array.isArray(groups)) {
+      throw new Error(`${ctx.inputs.split}: has no "${subset}" group list (the layout has no official test list?); predict subset val, train or all`);
     }
-    const wanted = subset === 'all' ? null : new Set(split[subset]);
-    const adapter = getAdapter(String(transform.dataset));
+    const wanted = groups === null || groups === undefined ? null : new Set(groups);
+    const kind = getDatasetKind(header.dataset, ctx.inputs.transform!);
+    const adapter = kind.adapter;
+    const labels = adapter.labels(transform);
+    const colours = coloursFor(labels, kind.colours);
     const backend = await initBackend(ctx.params.backend);
     checkPlatform(ctx.platform, backend);
     ctx.recordEnv(backendFacts(backend));
@@ -152,7 +144,7 @@ export default defineStage<PredictParams>({
       }
       cases.push({ id: prepared.id, prediction: predictionRel, label: labelRel, spacing: (prepared.label ?? prediction).spacing });
       if (panelsDrawn < ctx.params.panels) {
-        await drawPanel(adapter, prepared, prediction, path.join(panelsDir, `${String(panelsDrawn).padStart(3, '0')}_${stem}.png`), ctx.params.panel_width);
+        await drawPanel(adapter, colours, prepared, prediction, path.join(panelsDir, `${String(panelsDrawn).padStart(3, '0')}_${stem}.png`), ctx.params.panel_width);
         panelsDrawn++;
       }
       if (cases.length % 10 === 0) ctx.print(`${cases.length} cases predicted`);
@@ -203,13 +195,14 @@ export default defineStage<PredictParams>({
       }
     }
     const pairs: PairsFile = {
-      dataset: adapter.dataset,
-      labelValues: adapter.labelValues,
+      dataset: kind.name,
+      labelValues: labels.classes.map((c) => c.value),
+      labels,
       format: adapter.format,
       decision: adapter.decision(channels),
       cases,
     };
-    await writeJsonAtomic(path.join(outDir, 'pairs.json'), pairs);
+    await writeContract(pairsContract, path.join(outDir, 'pairs.json'), pairs);
     const seconds = (Date.now() - started) / 1000;
     const labelled = cases.filter((c) => c.label !== null).length;
     ctx.print(`${cases.length} cases (${labelled} with label) in ${seconds.toFixed(1)} s on ${backend.name}; ${panelsDrawn} panels`);

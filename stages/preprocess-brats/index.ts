@@ -4,15 +4,17 @@
 // lib/preprocess/brats.ts so the BraTS adapter replays it exactly at prediction time.
 import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
-import { writeJsonAtomic } from '../../lib/atomic.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
-import { getString } from '../../lib/tfrecord/example.js';
+import { bratsTransformContract, readDatasetSpec, splitContract, writeContract, type BratsTransform, type LabelSpec } from '../../lib/contracts/index.js';
+import { getString, getStrings } from '../../lib/tfrecord/example.js';
+import { getDatasetKind } from '../../lib/datasets/registry.js';
 import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { splitGroups } from '../../lib/preprocess/split.js';
 import { Rng, seedFromString } from '../../lib/rng.js';
 import {
   BOX_TILING,
   brainBoundingBox,
+  clipChannels,
   decodeBratsExample,
   extractPatch,
   labelSlice,
@@ -34,10 +36,23 @@ export interface PreprocessBratsParams {
   val_fraction: number;
   seed: number;
   tumour_fraction: number;
-  label_map: Record<string, number>;
+  /** null: class i is the i-th class of the label map declared at ingest (background first). */
+  label_map: Record<string, number> | null;
+  /** Channel → [lo, hi] clipped before the z-score (CT), or null. */
+  clip?: Record<string, [number, number]> | null;
 }
 
-const MODALITIES = ['flair', 't1', 't1ce', 't2'];
+/** The training remap: the param, checked against the dataset's label map, or the label map's class order. */
+function trainRemap(param: Record<string, number> | null, labels: LabelSpec, paramPath: string): Record<string, number> {
+  const fromLabels = Object.fromEntries(labels.classes.map((c, index) => [String(c.value), index]));
+  if (param === null) return fromLabels;
+  const declared = Object.keys(fromLabels).sort().join(', ');
+  if (Object.keys(param).sort().join(', ') !== declared) {
+    throw new Error(`${paramPath}.label_map: keys ${Object.keys(param).sort().join(', ')} differ from the label values declared at ingest (${declared}); leave label_map unset (null) to take them from the data`);
+  }
+  return param;
+}
+
 
 /** Indices of the slices (of the box) to keep for training: every tumour slice plus sampled brain-only ones. */
 function chooseSlices(volume: BratsVolume, box: BrainBox, tumourFraction: number, rng: Rng, keepAll: boolean): number[] {
@@ -93,7 +108,8 @@ function choosePatches(volume: BratsVolume, classes: Uint8Array, box: BrainBox, 
 export default defineStage<PreprocessBratsParams>({
   kind: 'preprocess.brats',
   // 2: patches3d validation is the tiling of each validation patient's brain box (was sampled patches).
-  version: '2',
+  // 3: label map from the data (spec.json), labels in transform.json.
+  version: '3',
   description:
     'BraTS preprocessing: per-modality z-score over brain voxels, brain-box crop, label remap 4→3, axial slices [H, W, 4] or patches [D, H, W, 4], split by patient.',
   inputs: {
@@ -115,13 +131,21 @@ export default defineStage<PreprocessBratsParams>({
     const p = ctx.params;
     const size: [number, number] = [p.size[0], p.size[1]];
     const patch: [number, number, number] = [p.patch[0], p.patch[1], p.patch[2]];
-    const classes = Math.max(...Object.values(p.label_map)) + 1;
+    const spec = await readDatasetSpec(dir);
+    const labelMap = trainRemap(p.label_map, spec.labels, `stages.${ctx.stageName}.params`);
+    const classes = Math.max(...Object.values(labelMap)) + 1;
+    if (getDatasetKind(spec.dataset, path.join(dir, 'spec.json')).records !== 'volume') {
+      throw new Error(`stage ${ctx.stageName}: ${path.join(dir, 'spec.json')} holds ${spec.dataset} 2D records; preprocess.brats reads volume records (use preprocess.2d)`);
+    }
+    // The channel order of the first record is the model's (BraTS: flair, t1, t1ce, t2; nnU-Net: channel_names).
+    let channelNames: string[] | null = null;
 
     // Pass 1: which patients exist and have labels (Validation patients have none and cannot train).
     const labelled: string[] = [];
     const unlabelled: string[] = [];
     for await (const view of readExamples(dir)) {
       const id = getString(view.features, 'id');
+      channelNames ??= getStrings(view.features, 'volume/modalities');
       if (view.features['label/data'] !== undefined) labelled.push(id);
       else unlabelled.push(id);
     }
@@ -132,10 +156,11 @@ export default defineStage<PreprocessBratsParams>({
     const valSet = new Set(split.val);
     ctx.print(`${labelled.length} labelled patients: ${split.train.length} train, ${split.val.length} val (${unlabelled.length} unlabelled skipped)`);
 
-    const channels = MODALITIES.length;
+    if (channelNames === null) throw new Error(`${dir}: holds no records`);
+    const channels = channelNames.length;
     const xShape = p.mode === 'slices2d' ? [size[0], size[1], channels] : [...patch, channels];
     const yShape = p.mode === 'slices2d' ? [size[0], size[1], 1] : [...patch, 1];
-    const meta: JsonObject = { dataset: 'brats', mode: p.mode, modalities: MODALITIES, classes: ['background', 'necrotic/non-enhancing core', 'edema', 'enhancing tumour'] };
+    const meta: JsonObject = { dataset: spec.dataset, mode: p.mode, modalities: channelNames, classes: spec.labels.classes.map((c) => c.name) };
     const writers = {
       train: await TensorDatasetWriter.create(ctx.outs.train!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
       val: await TensorDatasetWriter.create(ctx.outs.val!, { x: { shape: xShape, dtype: 'float32' }, y: { shape: yShape, dtype: 'uint8' }, classes, meta }),
@@ -153,14 +178,15 @@ export default defineStage<PreprocessBratsParams>({
         if (view.features['label/data'] === undefined) continue;
         const volume = decodeBratsExample(view.features, `${path.join(dir, view.file)} record ${view.index}`);
         const side = valSet.has(volume.group) ? 'val' : 'train';
-        const order = modalityOrder(volume, MODALITIES);
+        const order = modalityOrder(volume, channelNames!);
         const box = brainBoundingBox(volume);
         if (!box) {
           ctx.log.warn({ patient: volume.id }, 'all modalities are zero: no brain, patient skipped');
           continue;
         }
+        if (p.clip) clipChannels(volume, p.clip);
         zscoreBrain(volume);
-        const target = remapLabels(volume.label!, p.label_map, volume.id);
+        const target = remapLabels(volume.label!, labelMap, volume.id, volume.shape, `${path.join(dir, view.file)} record ${view.index} (patient ${volume.id})`);
         const rng = new Rng(seedFromString(volume.id, p.seed));
         if (p.mode === 'slices2d') {
           for (const z of chooseSlices(volume, box, p.tumour_fraction, rng, side === 'val')) {
@@ -196,7 +222,7 @@ export default defineStage<PreprocessBratsParams>({
       throw error;
     }
 
-    await writeJsonAtomic(ctx.outs.split!, {
+    await writeContract(splitContract, ctx.outs.split!, {
       seed: p.seed,
       valFraction: p.val_fraction,
       train: split.train,
@@ -205,18 +231,20 @@ export default defineStage<PreprocessBratsParams>({
       valIds: [...ids.val].sort(),
       unlabelled: [...unlabelled].sort(),
     });
-    const transform: JsonObject = {
-      dataset: 'brats',
+    const transform: BratsTransform = {
+      dataset: spec.dataset,
+      labels: spec.labels,
       mode: p.mode,
       ...(p.mode === 'slices2d' ? { size } : { patch, tiling: BOX_TILING }),
       channels,
       classes,
-      modalities: MODALITIES,
+      modalities: channelNames!,
       zscore: 'brain-nonzero',
+      ...(p.clip ? { clip: p.clip } : {}),
       crop: 'brain-bbox',
-      labelMap: { train: p.label_map },
+      labelMap: { train: labelMap },
     };
-    await writeJsonAtomic(ctx.outs.transform!, transform);
+    await writeContract(bratsTransformContract, ctx.outs.transform!, transform);
     ctx.print(
       `train: ${counts.train.samples} ${p.mode === 'slices2d' ? 'slices' : 'patches'} (${counts.train.tumour} with tumour); val: ${counts.val.samples}${p.mode === 'slices2d' ? '' : ' tiles'} (${counts.val.tumour} with tumour)`,
     );

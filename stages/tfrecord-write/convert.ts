@@ -1,25 +1,21 @@
 // Converts an ingest index.json into TFRecord shards of tf.train.Example (docs/contracts.md), one sample in
-// memory at a time, and writes spec.json last. Kept apart from the stage wrapper so the bench can drive it.
+// memory at a time, and writes spec.json last. The dataset kind named by the index (lib/datasets registry)
+// encodes each sample; spec.json carries its feature spec and the index's label map. Kept apart from the
+// stage wrapper so the bench can drive it.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { encodeExample, getString, type Features } from '../../lib/tfrecord/example.js';
+import { encodeExample } from '../../lib/tfrecord/example.js';
 import { TFRecordShardWriter } from '../../lib/tfrecord/writer.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
-import { SPEC_FILE, type TFRecordSpec } from '../../lib/tfrecord/spec.js';
+import { SPEC_FILE } from '../../lib/tfrecord/spec.js';
 import { parseShardName, type Compression } from '../../lib/tfrecord/framing.js';
-import { carvanaFeatureSpec, encodeCarvanaSample, type CarvanaIndexSample } from '../../lib/datasets/carvana.js';
-import { bratsFeatureSpec, encodeBratsSample, type BratsIndexSample } from '../../lib/datasets/brats.js';
+import { defineContract, ingestIndexContract, readContract, validateContract, type DatasetRecordSpec, type IngestIndex } from '../../lib/contracts/index.js';
+import { getDatasetKind } from '../../lib/datasets/registry.js';
 
 export interface TFRecordWriteParams {
   shard_size: number;
   shard_bytes: number | null;
   compression: Compression;
-}
-
-interface IngestIndex {
-  dataset: 'carvana' | 'brats';
-  root: string;
-  samples: Array<CarvanaIndexSample | BratsIndexSample>;
 }
 
 export interface ConvertHooks {
@@ -31,29 +27,12 @@ export interface ConvertHooks {
   signal?: AbortSignal;
 }
 
-/** Reads and checks the ingest index.json. */
+/** Reads and checks the ingest index.json: the common fields, then each sample against its kind's schema. */
 export async function readIngestIndex(file: string): Promise<IngestIndex> {
-  let index: IngestIndex;
-  try {
-    index = JSON.parse(await fsp.readFile(file, 'utf8')) as IngestIndex;
-  } catch (err) {
-    throw new Error(`${file}: cannot read the ingest index (${(err as Error).message}); re-run the ingest stage`);
-  }
-  if (index.dataset !== 'carvana' && index.dataset !== 'brats') {
-    throw new Error(`${file}: dataset is ${JSON.stringify(index.dataset)}; tfrecord.write knows "carvana" and "brats"`);
-  }
-  if (typeof index.root !== 'string' || !Array.isArray(index.samples)) {
-    throw new Error(`${file}: not an ingest index (needs "root" and "samples")`);
-  }
-  index.samples.forEach((s, i) => {
-    const ok =
-      typeof s?.id === 'string' &&
-      typeof s.group === 'string' &&
-      (index.dataset === 'carvana'
-        ? typeof (s as CarvanaIndexSample).image === 'string' && typeof (s as CarvanaIndexSample).label === 'string'
-        : typeof (s as BratsIndexSample).images === 'object' && (s as BratsIndexSample).images !== null);
-    if (!ok) throw new Error(`${file}: samples[${i}] is not a ${index.dataset} sample (see docs/contracts.md); re-run the ingest stage`);
-  });
+  const index = await readContract(ingestIndexContract, file);
+  const kind = getDatasetKind(index.dataset, file);
+  const sampleContract = defineContract<unknown>({ name: `${kind.name} sample`, producer: 'the ingest stage', schema: kind.sampleSchema });
+  index.samples.forEach((sample, i) => validateContract(sampleContract, sample, `${file}: samples[${i}]`));
   return index;
 }
 
@@ -66,47 +45,32 @@ export async function convertIndexToShards(
   outDir: string,
   params: TFRecordWriteParams,
   hooks: ConvertHooks,
-): Promise<TFRecordSpec | null> {
+): Promise<DatasetRecordSpec | null> {
   const index = await readIngestIndex(indexFile);
+  const encoder = getDatasetKind(index.dataset, indexFile).encoder(index);
   const writer = await TFRecordShardWriter.create(outDir, {
     compression: params.compression,
     shardRecords: params.shard_size,
     ...(params.shard_bytes ? { shardBytes: params.shard_bytes } : {}),
   });
-  const formats = new Set<string>();
-  const modalities = index.dataset === 'brats' && index.samples.length > 0 ? Object.keys((index.samples[0] as BratsIndexSample).images) : [];
-  let anyUnlabelled = false;
   try {
     for (let i = 0; i < index.samples.length; i++) {
       if (hooks.signal?.aborted) {
         await writer.abort();
         return null;
       }
-      let features: Features;
-      if (index.dataset === 'carvana') {
-        features = await encodeCarvanaSample(index.root, index.samples[i] as CarvanaIndexSample, { warn: hooks.warn });
-        formats.add(getString(features, 'image/format'));
-      } else {
-        const sample = index.samples[i] as BratsIndexSample;
-        const keys = Object.keys(sample.images);
-        if (keys.join(',') !== modalities.join(',')) {
-          throw new Error(`sample '${sample.id}': modalities ${keys.join(', ')} differ from the first sample's ${modalities.join(', ')}; re-run brats.ingest`);
-        }
-        if (sample.label === null || sample.label === undefined) anyUnlabelled = true;
-        features = await encodeBratsSample(index.root, sample, modalities);
-      }
-      await writer.write(encodeExample(features));
+      await writer.write(encodeExample(await encoder.encode(index.samples[i], { warn: hooks.warn })));
       hooks.progress?.(i + 1, index.samples.length);
     }
     const shards = await writer.close();
-    const onlyFormat = formats.size === 1 ? ([...formats][0] as 'jpeg' | 'png') : undefined;
-    const spec: TFRecordSpec = {
+    const spec: DatasetRecordSpec = {
       format: 'tf.train.Example',
       dataset: index.dataset,
       compression: params.compression,
       records: index.samples.length,
       shards,
-      features: index.dataset === 'carvana' ? carvanaFeatureSpec(onlyFormat) : bratsFeatureSpec(modalities.length, anyUnlabelled),
+      features: encoder.features(),
+      labels: index.labels,
     };
     await writeJsonAtomic(path.join(outDir, SPEC_FILE), spec);
     return spec;

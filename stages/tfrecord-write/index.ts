@@ -8,7 +8,7 @@ export default defineStage<TFRecordWriteParams>({
   version: '1',
   description: 'Convert the ingest index to sharded TFRecord files (tf.train.Example) with a feature spec.json.',
   inputs: {
-    samples: { description: "The ingest stage's index.json (carvana or brats)." },
+    samples: { description: "The ingest stage's index.json (any dataset kind of lib/datasets)." },
   },
   outputs: {
     shards: { description: 'Folder of part-XXXXX-of-YYYYY.tfrecord[.gz|.zz] shards and spec.json', type: 'dir' },

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import stage from '../../stages/brats-ingest/index.js';
-import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../stages/brats-ingest/ingest.js';
+import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, type BratsIndex, type BratsIngestParams, type BratsReport } from '../../lib/datasets/brats/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import { writeTinyPatient } from './helpers.js';
@@ -118,16 +118,17 @@ test('modalities with mismatched dimensions are reported with both sizes', async
   await expectFailure(root, { ...defaults(), strict: true }, /P2\/P2_t1\.nii\.gz: dimensions differ/);
 });
 
-test('unexpected label values are reported with patient and count; strict makes them an error', async () => {
+test('a label value outside the label map skips the patient, naming the seg file and the param; strict makes it an error', async () => {
   const root = makeTempDir();
   await writeTinyPatient(root, 'HGG', 'P1', { extraLabel: { value: 3, voxels: 5 } });
   await writeTinyPatient(root, 'HGG', 'P2');
   const { index, report, text } = await runIngest(root);
-  assert.equal(index.samples.length, 2, 'unexpected labels are reported, not skipped');
+  assert.deepEqual(index.samples.map((s) => s.id), ['P2'], 'the patient with an unknown label is skipped');
   assert.deepEqual(report.labels.unexpected, [{ patient: 'P1', file: path.join('Training', 'HGG', 'P1', 'P1_seg.nii.gz'), value: 3, voxels: 5 }]);
-  assert.equal(report.labels.values['3']!.name, null);
+  assert.equal(report.skipped[0]!.path, path.join('Training', 'HGG', 'P1', 'P1_seg.nii.gz'));
+  assert.match(report.skipped[0]!.reason, /patient P1: label value\(s\) 3 \(5 px\/voxels\) not in the label map \{0, 1, 2, 4\}; add them to stages\.test-brats\.ingest\.params\.label_map/);
   assert.match(text, /unexpected label 3 in .*P1_seg\.nii\.gz \(patient P1\): 5 voxels/);
-  await expectFailure(root, { ...defaults(), strict: true }, /P1\/P1_seg\.nii\.gz: label value 3 \(5 voxels\) of patient P1 is not in the label map/);
+  await expectFailure(root, { ...defaults(), strict: true }, /P1\/P1_seg\.nii\.gz: patient P1: label value\(s\) 3 \(5 px\/voxels\) not in the label map/);
   // The same value is fine under a label map that has it (BraTS 2023 style).
   const relabelled = await runIngest(root, { ...defaults(), strict: true, label_map: { ...DEFAULT_LABEL_MAP, '3': 'enhancing (2023)' } });
   assert.equal(relabelled.report.labels.unexpected.length, 0);
@@ -149,4 +150,31 @@ test('empty root and a Carvana root give errors that say what was expected and f
   await expectFailure(emptyTraining, defaults(), /no patient folders under Training\/HGG/);
 
   await expectFailure(path.join(empty, 'nope'), defaults(), /nope: the BraTS root folder does not exist/);
+});
+
+test('BraTS 2021+ labelling (3 = enhancing): label_map with 3 but the 2019 regions is refused at ingest, naming the region', async () => {
+  const root = makeTempDir();
+  await writeTinyPatient(root, 'HGG', 'P1', { extraLabel: { value: 3, voxels: 5 } });
+  await writeTinyPatient(root, 'HGG', 'P2');
+  const labels2021 = { '0': 'background', '1': 'necrotic core', '2': 'edema', '3': 'enhancing tumour' };
+  // The old silent failure: ET = {4} held no voxels and every patient scored ET Dice 1.0.
+  await expectFailure(root, { ...defaults(), label_map: labels2021 }, /stages\.test-brats\.ingest\.params \(label_map and regions\): region WT holds 4, which is not a class value \(classes: 0, 1, 2, 3\)/);
+  const { index } = await runIngest(root, { ...defaults(), label_map: labels2021, regions: { WT: [1, 2, 3], TC: [1, 3], ET: [3] } });
+  assert.deepEqual(index.labels.regions, { WT: [1, 2, 3], TC: [1, 3], ET: [3] });
+  assert.deepEqual(index.samples.map((s) => s.id), ['P1', 'P2']);
+});
+
+test('the official Validation folder, or a parent of both official folders, is a root too', async () => {
+  const parent = makeTempDir();
+  const training = path.join(parent, 'MICCAI_BraTS_2019_Data_Training');
+  await writeTinyPatient(training, 'HGG', 'P1');
+  const validationRoot = makeTempDir();
+  await writeTinyPatient(validationRoot, 'Validation', 'V1');
+  fs.renameSync(path.join(validationRoot, 'Validation'), path.join(parent, 'MICCAI_BraTS_2019_Data_Validation'));
+  // HGG/ directly under the training folder, as the official download unzips.
+  fs.renameSync(path.join(training, 'Training', 'HGG'), path.join(training, 'HGG'));
+  const both = await runIngest(parent);
+  assert.deepEqual(both.index.samples.map((s) => `${s.id}:${s.subset}`), ['P1:HGG', 'V1:Validation']);
+  const alone = await runIngest(path.join(parent, 'MICCAI_BraTS_2019_Data_Validation'));
+  assert.deepEqual(alone.index.samples.map((s) => `${s.id}:${s.subset}`), ['V1:Validation']);
 });

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import stage, { type PreprocessBratsParams } from '../../stages/preprocess-brats/index.js';
-import type { BratsIndex } from '../../stages/brats-ingest/ingest.js';
+import type { BratsIndex } from '../../lib/datasets/brats/ingest.js';
 import { readTensorDataset, readTensorSpec } from '../../lib/tensors/dataset.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
 import type { Feature } from '../../lib/tfrecord/example.js';
 import { readNifti } from '../../lib/nifti/read.js';
-import { bratsAdapter } from '../../lib/datasets/brats.js';
-import type { PreparedCase } from '../../lib/datasets/adapter.js';
+import { bratsAdapter } from '../../lib/datasets/brats/index.js';
+import type { PreparedCase } from '../../lib/datasets/dataset.js';
 import { Rng } from '../../lib/rng.js';
 import {
   BOX_TILING,
@@ -271,5 +271,5 @@ test('adapter patches3d: a transform that does not fit the case or the probabili
 
   const { tiling: _tiling, ...untiled } = transform;
   await assert.rejects(bratsAdapter.prepare(features!, untiled), /tiling undefined is not "brain-box-grid"; re-run preprocess.brats/);
-  await assert.rejects(bratsAdapter.prepare(features!, { ...transform, patch: [32, 24] }), /patch must be \[D, H, W\] positive integers, got \[32,24\]/);
+  await assert.rejects(bratsAdapter.prepare(features!, { ...transform, patch: [32, 24] }), /transform\.json: not a valid transform\.json \(preprocess\.brats\) \(patch: must NOT have fewer than 3 items\)/);
 });

@@ -3,13 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { convertIndexToShards } from '../../stages/tfrecord-write/convert.js';
-import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, ingestBrats, type BratsIndex, type BratsSample } from '../../stages/brats-ingest/ingest.js';
+import { DEFAULT_LABEL_MAP, DEFAULT_MODALITIES, ingestBrats, type BratsIndex, type BratsSample } from '../../lib/datasets/brats/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 
-export async function writeBratsRecords(index: Pick<BratsIndex, 'root' | 'samples'>, outDir: string): Promise<void> {
+export async function writeBratsRecords(index: Pick<BratsIndex, 'root' | 'samples' | 'labels'>, outDir: string): Promise<void> {
   const work = makeTempDir('flow-brats-index-');
   const indexFile = path.join(work, 'index.json');
-  fs.writeFileSync(indexFile, JSON.stringify({ dataset: 'brats', root: index.root, samples: index.samples, skipped: [] }));
+  fs.writeFileSync(indexFile, JSON.stringify({ dataset: 'brats', root: index.root, labels: index.labels, samples: index.samples, skipped: [], files: {} }));
   await convertIndexToShards(indexFile, outDir, { shard_size: 4, shard_bytes: null, compression: 'gzip' }, { warn: () => undefined });
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import stage from '../../stages/carvana-ingest/index.js';
-import type { CarvanaIndex, CarvanaIngestParams, CarvanaReport } from '../../stages/carvana-ingest/ingest.js';
+import type { CarvanaIndex, CarvanaIngestParams, CarvanaReport } from '../../lib/datasets/carvana/ingest.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import { copyCarvanaSample } from '../helpers/samples.js';

@@ -6,10 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import stage, { type Preprocess2dParams } from '../../stages/preprocess-2d/index.js';
-import { ingestCarvana, defaultCarvanaIngestParams, type CarvanaIndex } from '../../stages/carvana-ingest/ingest.js';
+import { ingestCarvana, defaultCarvanaIngestParams, type CarvanaIndex } from '../../lib/datasets/carvana/ingest.js';
 import { loadTensorDataset } from '../../lib/tensors/dataset.js';
 import { readExamples } from '../../lib/tfrecord/spec.js';
-import { carvanaAdapter, carvanaFeatureSpec, encodeCarvanaSample } from '../../lib/datasets/carvana.js';
+import { carvanaAdapter, carvanaFeatureSpec, encodeCarvanaSample } from '../../lib/datasets/carvana/index.js';
 import { encodeExample } from '../../lib/tfrecord/example.js';
 import { decodeMask } from '../../lib/image/index.js';
 import { parseTransform2d } from '../../lib/preprocess/image2d.js';
@@ -139,7 +139,7 @@ test('bad records: a BraTS shards folder and a record without mask are refused, 
   await writeCarvanaShards(sampleRoot, index.samples.slice(0, 2), bratsLike);
   const specFile = path.join(bratsLike, 'spec.json');
   fs.writeFileSync(specFile, fs.readFileSync(specFile, 'utf8').replace('"dataset": "carvana"', '"dataset": "brats"'));
-  await assert.rejects(runPreprocess({}, bratsLike), /holds brats records; preprocess\.2d reads Carvana records/);
+  await assert.rejects(runPreprocess({}, bratsLike), /holds brats volume records; preprocess\.2d reads 2D picture\/mask records/);
 
   const noMask = makeTempDir('flow-carvana-nomask-');
   await writeCarvanaShards(sampleRoot, index.samples.slice(0, 3), noMask, {

@@ -8,7 +8,8 @@ import { encodeExample, type Features } from '../../lib/tfrecord/example.js';
 import { TFRecordShardWriter } from '../../lib/tfrecord/writer.js';
 import { writeJsonAtomic } from '../../lib/atomic.js';
 import { readExamples, readRecordSpec } from '../../lib/tfrecord/spec.js';
-import type { CarvanaIndexSample } from '../../lib/datasets/carvana.js';
+import type { CarvanaIndexSample } from '../../lib/datasets/carvana/index.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 import { makeTempDir } from '../helpers/paths.js';
 
 export async function writeCarvanaShards(
@@ -19,7 +20,7 @@ export async function writeCarvanaShards(
 ): Promise<void> {
   const work = makeTempDir('flow-carvana-index-');
   const indexFile = path.join(work, 'index.json');
-  fs.writeFileSync(indexFile, JSON.stringify({ dataset: 'carvana', root, samples, skipped: [] }));
+  fs.writeFileSync(indexFile, JSON.stringify({ dataset: 'carvana', root, labels: CARVANA_LABELS, samples, skipped: [], files: {} }));
   const target = options.edit === undefined ? dir : path.join(work, 'shards');
   await convertIndexToShards(indexFile, target, { shard_size: 40, shard_bytes: null, compression: 'gzip' }, { warn: () => undefined });
   if (options.edit !== undefined) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ingestCarvana, defaultCarvanaIngestParams } from '../../stages/carvana-ingest/ingest.js';
+import { ingestCarvana, defaultCarvanaIngestParams } from '../../lib/datasets/carvana/ingest.js';
 import { makeProject } from '../engine/helpers.js';
 import { samplesDir } from '../helpers/paths.js';
 import { writeCarvanaShards } from '../carvana/records.js';

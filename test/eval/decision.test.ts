@@ -2,10 +2,12 @@
 // probabilities on either side of (and at) the recorded threshold land where the rule says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { carvanaAdapter } from '../../lib/datasets/carvana.js';
-import { bratsAdapter } from '../../lib/datasets/brats.js';
+import { carvanaAdapter } from '../../lib/datasets/carvana/index.js';
+import { bratsAdapter } from '../../lib/datasets/brats/index.js';
 import { argmaxClasses } from '../../lib/preprocess/brats.js';
-import type { PreparedCase } from '../../lib/datasets/adapter.js';
+import type { PreparedCase } from '../../lib/datasets/dataset.js';
+import type { JsonObject } from '../../engine/stage.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 
 test('carvana: restore marks car exactly where the probability exceeds the recorded threshold', async () => {
   const decision = carvanaAdapter.decision(1);
@@ -13,7 +15,7 @@ test('carvana: restore marks car exactly where the probability exceeds the recor
   const t = decision.threshold!;
   assert.match(decision.rule, new RegExp(`> ${t}$`));
   const probabilities = Float32Array.from([t - 0.01, t, Math.fround(t + 1e-6), t + 0.01]);
-  const transform = { dataset: 'carvana', size: [1, 4], channels: 3, normalize: { mean: [0, 0, 0], std: [1, 1, 1] } };
+  const transform: JsonObject = { dataset: 'carvana', labels: structuredClone(CARVANA_LABELS) as unknown as JsonObject, size: [1, 4], channels: 3, resize: { image: 'linear', mask: 'nearest' }, normalize: { mode: 'none', mean: [0, 0, 0], std: [1, 1, 1] } };
   const prepared: PreparedCase = { id: 'c', x: new Float32Array(12), count: 1, itemShape: [1, 4, 3], label: null, context: { height: 1, width: 4 } };
   const map = await carvanaAdapter.restore(probabilities, 1, prepared, transform);
   assert.deepEqual([...map.data], [...probabilities].map((p) => (p > t ? 255 : 0)));

@@ -7,6 +7,8 @@ import { encodePng } from '../../lib/image/index.js';
 import { writeNifti } from '../../lib/nifti/write.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+import { BRATS_LABELS } from '../../lib/datasets/brats/ingest.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 
 const close = (actual: unknown, expected: number, tolerance = 1e-9): void =>
   assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${String(actual)}`);
@@ -31,7 +33,7 @@ test('evaluate on Carvana PNG masks: per-case and mean Dice, pooled Dice, HD95; 
   await writeMask(path.join(dir, 'label/b.png'), 8, 6, [[1, 1], [1, 2]]);
   await writeMask(path.join(dir, 'pred/c.png'), 8, 6, [[0, 0]]);
   fs.writeFileSync(path.join(dir, 'pairs.json'), JSON.stringify({
-    dataset: 'carvana', labelValues: [0, 255], format: 'png',
+    dataset: 'carvana', labelValues: [0, 255], labels: CARVANA_LABELS, format: 'png',
     decision: { rule: 'sigmoid probability > threshold', threshold: 0.5 },
     cases: [
       { id: 'a', prediction: 'pred/a.png', label: 'label/a.png', spacing: [1, 1] },
@@ -81,7 +83,7 @@ test('evaluate on BraTS .nii.gz label maps: WT/TC/ET with anisotropic spacing fr
   await writeNifti(path.join(dir, 'label/p1.nii.gz'), { dims, spacing, affine, datatype: 'uint8', data: label });
   await writeNifti(path.join(dir, 'pred/v1.nii.gz'), { dims, spacing, affine, datatype: 'uint8', data: prediction });
   fs.writeFileSync(path.join(dir, 'pairs.json'), JSON.stringify({
-    dataset: 'brats', labelValues: [0, 1, 2, 4], format: 'nifti',
+    dataset: 'brats', labelValues: [0, 1, 2, 4], labels: BRATS_LABELS, decision: { rule: 'argmax', threshold: null }, format: 'nifti',
     cases: [
       { id: 'p1', prediction: 'pred/p1.nii.gz', label: 'label/p1.nii.gz', spacing },
       { id: 'v1', prediction: 'pred/v1.nii.gz', label: null, spacing },
@@ -113,7 +115,7 @@ test('evaluate refuses a prediction whose size differs from its label, naming bo
   await writeMask(path.join(dir, 'pred/a.png'), 8, 6, [[1, 1]]);
   await writeMask(path.join(dir, 'label/a.png'), 6, 6, [[1, 1]]);
   fs.writeFileSync(path.join(dir, 'pairs.json'), JSON.stringify({
-    dataset: 'carvana', labelValues: [0, 255], format: 'png',
+    dataset: 'carvana', labelValues: [0, 255], labels: CARVANA_LABELS, decision: { rule: 'sigmoid probability > 0.5', threshold: 0.5 }, format: 'png',
     cases: [{ id: 'a', prediction: 'pred/a.png', label: 'label/a.png' }],
   }));
   const { ctx } = stageContext(evaluate, defaults, { predictions: dir });

@@ -4,13 +4,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import exportStage, { type ExportParams } from '../../stages/export/index.js';
-import { FLOW_MODEL_JSON, probeDifference, probeInput, readFlowModel } from '../../stages/export/flow-model.js';
+import { FLOW_MODEL_JSON, probeDifference, probeInput, readFlowModel } from '../../lib/contracts/flow-model.js';
 import { baseName } from '../../stages/export/plots.js';
 import { getTf, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+
 
 test('export saves a model that reloads with identical predictions, a probe, and curve plots', async () => {
   await initBackend('cpu');

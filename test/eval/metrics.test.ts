@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
   binaryMetrics, hd95, imageDiagonal, percentile, regionMask, squaredDistanceTransform, summarizeRegion,
-  surfaceDistances, surfaceOf, defaultRegions,
+  surfaceDistances, surfaceOf,
 } from '../../lib/metrics/index.js';
+import { BRATS_REGIONS } from '../../lib/datasets/brats/ingest.js';
 
 const close = (actual: number, expected: number, tolerance = 1e-9): void =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `expected ${expected}, got ${actual}`);
@@ -171,10 +172,8 @@ test('empty-mask conventions', () => {
 });
 
 test('regions select label values; summaries give mean and pooled Dice', () => {
-  assert.deepEqual(Array.from(regionMask(Uint8Array.from([0, 1, 2, 4, 3]), defaultRegions('brats').WT!)), [0, 1, 1, 1, 0]);
-  assert.deepEqual(Array.from(regionMask(Uint8Array.from([0, 1, 2, 4, 3]), defaultRegions('brats').TC!)), [0, 1, 0, 1, 0]);
-  assert.deepEqual(defaultRegions('carvana'), { car: [255] });
-  assert.throws(() => defaultRegions('kitti'), /regions/);
+  assert.deepEqual(Array.from(regionMask(Uint8Array.from([0, 1, 2, 4, 3]), BRATS_REGIONS.WT!)), [0, 1, 1, 1, 0]);
+  assert.deepEqual(Array.from(regionMask(Uint8Array.from([0, 1, 2, 4, 3]), BRATS_REGIONS.TC!)), [0, 1, 0, 1, 0]);
   const first = binaryMetrics(Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([0, 1, 1, 0]), [4], [1]); // dice 0.5
   const second = binaryMetrics(Uint8Array.from([1, 1, 1, 1]), Uint8Array.from([1, 1, 1, 1]), [4], [1]); // dice 1
   const summary = summarizeRegion([first, second]);

@@ -5,10 +5,21 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import {
-  BRATS_COLOURS, CARVANA_COLOURS, LEGEND_HEIGHT, PANEL_GAP, lineChartSvg, niceTicks, overlay, renderPanel,
+  coloursFor, LEGEND_HEIGHT, PANEL_GAP, lineChartSvg, niceTicks, overlay, renderPanel,
   sliceWithMostForeground, writeLineChart,
 } from '../../lib/plot/index.js';
 import { makeTempDir, repoRoot } from '../helpers/paths.js';
+import { bratsKind } from '../../lib/datasets/brats/index.js';
+import { carvanaKind } from '../../lib/datasets/carvana/index.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
+import { BRATS_REGIONS } from '../../lib/datasets/brats/ingest.js';
+import { labelSpecFromParams } from '../../lib/contracts/labels.js';
+
+const CARVANA_COLOURS = coloursFor(CARVANA_LABELS, carvanaKind.colours);
+const BRATS_COLOURS = coloursFor(
+  labelSpecFromParams({ labels: { 0: 'background', 1: 'necrotic core', 2: 'edema', 4: 'enhancing' }, regions: BRATS_REGIONS }, 'test'),
+  bratsKind.colours,
+);
 
 async function pixelAt(png: Buffer, x: number, y: number): Promise<number[]> {
   const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import predict, { type PredictParams } from '../../stages/predict/index.js';
 import evaluate, { type EvaluateParams } from '../../stages/evaluate/index.js';
-import type { BratsIndex } from '../../stages/brats-ingest/ingest.js';
+import type { BratsIndex } from '../../lib/datasets/brats/ingest.js';
 import { readNifti } from '../../lib/nifti/read.js';
 import { LEGEND_HEIGHT, PANEL_GAP } from '../../lib/plot/index.js';
 import { initBackend } from '../../lib/tf/backend.js';
@@ -14,6 +14,7 @@ import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import { writeBratsRecords } from '../brats/records.js';
+import { BRATS_LABELS } from '../../lib/datasets/brats/ingest.js';
 
 test('predict on BraTS records: .nii.gz label maps with the source geometry, panels, evaluate WT/TC/ET', async () => {
   await initBackend('cpu');
@@ -25,7 +26,7 @@ test('predict on BraTS records: .nii.gz label maps with the source geometry, pan
     images: Object.fromEntries(['flair', 't1', 't1ce', 't2'].map((m) => [m, `${folder}/${id}/${id}_${m}.nii.gz`])),
     label: labelled ? `${folder}/${id}/${id}_seg.nii.gz` : null,
   }) as BratsIndex['samples'][number];
-  const index = { dataset: 'brats', root, samples: [sample(chosen[0]!, 'Training/HGG', true), sample(chosen[1]!, 'Validation', false)], skipped: [] } as unknown as BratsIndex;
+  const index = { dataset: 'brats', root, samples: [sample(chosen[0]!, 'Training/HGG', true), sample(chosen[1]!, 'Validation', false)], skipped: [], labels: BRATS_LABELS, files: {} } as unknown as BratsIndex;
   const dir = makeTempDir('flow-predict-brats-');
   const data = path.join(dir, 'records');
   await writeBratsRecords(index, data);
@@ -33,7 +34,7 @@ test('predict on BraTS records: .nii.gz label maps with the source geometry, pan
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({
-    dataset: 'brats', mode: 'slices2d', size: [32, 32], modalities: ['flair', 't1', 't1ce', 't2'],
+    dataset: 'brats', labels: BRATS_LABELS, mode: 'slices2d', size: [32, 32], modalities: ['flair', 't1', 't1ce', 't2'],
     zscore: 'brain-nonzero', crop: 'brain-bbox', labelMap: { train: { '0': 0, '1': 1, '2': 2, '4': 3 } },
   }));
   fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ seed: 1, train: [], val: [chosen[0]], trainIds: [], valIds: [chosen[0]] }));

@@ -14,6 +14,7 @@ import { saveModelToDir } from '../../lib/tf/model-io.js';
 import { buildUNet } from '../../lib/tf/unet.js';
 import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 
 const carvanaRoot = path.join(samplesDir, 'carvana');
 
@@ -22,7 +23,7 @@ async function carvanaRecords(dir: string, count: number): Promise<{ data: strin
   const ids = fs.readdirSync(path.join(carvanaRoot, 'train')).filter((f) => f.endsWith('.jpg')).sort().slice(0, count).map((f) => f.replace(/\.jpg$/, ''));
   const indexFile = path.join(dir, 'index.json');
   fs.writeFileSync(indexFile, JSON.stringify({
-    dataset: 'carvana', root: carvanaRoot, skipped: [],
+    dataset: 'carvana', root: carvanaRoot, skipped: [], labels: CARVANA_LABELS, files: {},
     // One group per photo, so tests can split photos of one car (predict selects records by group).
     samples: ids.map((id) => ({ id, group: id, image: `train/${id}.jpg`, label: `train_masks/${id}_mask.gif` })),
   }));
@@ -40,7 +41,7 @@ test('predict on Carvana records: PNG masks at the original size, labels, pairs.
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({
-    dataset: 'carvana', size: [32, 32], channels: 3, resize: { image: 'linear', mask: 'nearest' },
+    dataset: 'carvana', labels: CARVANA_LABELS, size: [32, 32], channels: 3, resize: { image: 'linear', mask: 'nearest' },
     normalize: { mode: 'dataset', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
   }));
   const valIds = [ids[1]!, ids[3]!, ids[4]!];
@@ -106,7 +107,7 @@ test('predict refuses a model whose input shape does not match the transform', a
   await saveModelToDir(model, path.join(dir, 'model'));
   model.dispose();
   fs.writeFileSync(path.join(dir, 'transform.json'), JSON.stringify({
-    dataset: 'carvana', size: [32, 32], channels: 3, normalize: { mode: 'none', mean: [0, 0, 0], std: [1, 1, 1] },
+    dataset: 'carvana', labels: CARVANA_LABELS, size: [32, 32], channels: 3, resize: { image: 'linear', mask: 'nearest' }, normalize: { mode: 'none', mean: [0, 0, 0], std: [1, 1, 1] },
   }));
   fs.writeFileSync(path.join(dir, 'split.json'), JSON.stringify({ train: [], val: ids, trainIds: [], valIds: ids }));
   const params: PredictParams = { backend: 'cpu', batch_size: 2, subset: 'val', panels: 0, panel_width: 512 };

@@ -10,7 +10,7 @@ import { initBackend } from '../../lib/tf/backend.js';
 import { buildUNet } from '../../lib/tf/unet.js';
 import { getWeightsAsNamed, loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
 import type { LoadReport } from '../../lib/tf/pretrained.js';
-import { FLOW_MODEL_JSON, encodeFloat32, runProbe, type FlowModelFile } from '../../stages/export/flow-model.js';
+import { FLOW_MODEL_JSON, encodeFloat32, runProbe, type FlowModelFile } from '../../lib/contracts/flow-model.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 

@@ -17,6 +17,8 @@ import { decodeMask } from '../../lib/image/index.js';
 import { readNifti } from '../../lib/nifti/read.js';
 import { writeRecordsToFile } from '../../lib/tfrecord/writer.js';
 import { encodeExample, bytesFeature } from '../../lib/tfrecord/example.js';
+import { BRATS_LABELS } from '../../lib/datasets/brats/ingest.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 
 async function runStage<P>(stage: StageKind<P>, params: P, inputs: Record<string, string>, outs: Record<string, string>) {
   const { ctx, printed } = stageContext(stage, params, inputs, { outs });
@@ -32,7 +34,7 @@ function carvanaIndex(dir: string, count: number, root = carvanaRoot): string {
     return { id, group: id.replace(/_\d+$/, ''), image: `train/${name}`, label: `train_masks/${id}_mask.gif` };
   });
   const file = path.join(dir, 'index.json');
-  fs.writeFileSync(file, JSON.stringify({ dataset: 'carvana', root, samples, skipped: [] }));
+  fs.writeFileSync(file, JSON.stringify({ dataset: 'carvana', root, labels: CARVANA_LABELS, samples, skipped: [], files: {} }));
   return file;
 }
 
@@ -99,7 +101,7 @@ test('tfrecord.write (brats): volumes [M][Z][Y][X] float32, labels uint8, valida
   };
   const samples = [patient('HGG', 'BraTS19_SYN_0001_1', true), patient('Validation', 'BraTS19_SYN_0101_1', false)];
   const index = path.join(dir, 'index.json');
-  fs.writeFileSync(index, JSON.stringify({ dataset: 'brats', root, samples, skipped: [] }));
+  fs.writeFileSync(index, JSON.stringify({ dataset: 'brats', root, labels: BRATS_LABELS, samples, skipped: [], files: {} }));
   const shards = path.join(dir, 'shards');
   await runStage(writeStage, params({ compression: 'zlib' }), { samples: index }, { shards });
   assert.deepEqual(fs.readdirSync(shards).sort(), ['part-00000-of-00001.tfrecord.zz', 'spec.json']);
@@ -147,10 +149,10 @@ test('a mask re-saved as JPEG is thresholded with a warning; a damaged image fai
     { id: id1, group: 'b', image: `train/${id1}.jpg`, label: `train_masks/${id1}_mask.gif` },
   ];
   const index = path.join(dir, 'index.json');
-  fs.writeFileSync(index, JSON.stringify({ dataset: 'carvana', root, samples, skipped: [] }));
+  fs.writeFileSync(index, JSON.stringify({ dataset: 'carvana', root, labels: CARVANA_LABELS, samples, skipped: [], files: {} }));
   const shards = path.join(dir, 'shards');
   const { printed } = await runStage(writeStage, params(), { samples: index }, { shards });
-  assert.ok(printed.some((l) => /warning: .*_mask\.jpg: \d+ pixels were neither 0 nor 255.*thresholded at 128/.test(l)), printed.join('\n'));
+  assert.ok(printed.some((l) => /warning: .*_mask\.jpg: \d+ pixels were neither 0 nor 255.*thresholded \(> 127 is car\)/.test(l)), printed.join('\n'));
 
   // Damage the second JPEG's header: the stage fails naming it, and the output folder holds nothing complete.
   // (tfrecord.write stores the original bytes and reads only the header; ingest decodes every picture.)

@@ -3,15 +3,18 @@
 // every axial slice of the brain box; patches3d: the tiles that cover the brain box) and maps predictions back
 // to the patient's own grid, label values and NIfTI geometry.
 import path from 'node:path';
-import type { JsonObject, JsonValue } from '../../engine/stage.js';
-import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../tfrecord/example.js';
-import type { FeatureSpec } from '../tfrecord/spec.js';
-import { readNifti, sameDims3d } from '../nifti/read.js';
-import { writeNifti } from '../nifti/write.js';
+import type { JsonObject } from '../../../engine/stage.js';
+import { bytesFeature, floatFeature, int64Feature, type Feature, type Features } from '../../tfrecord/example.js';
+import type { FeatureSpec } from '../../tfrecord/spec.js';
+import { readNifti, sameDims3d, type NiftiVolume } from '../../nifti/read.js';
+import { channelVolume } from '../volumes/read.js';
+import { writeNifti } from '../../nifti/write.js';
+import { bratsTransformContract, validateContract, type IngestIndex, type LabelSpec } from '../../contracts/index.js';
 import {
   argmaxClasses,
   BOX_TILING,
   brainBoundingBox,
+  clipChannels,
   decodeBratsExample,
   DEFAULT_TRAIN_LABEL_MAP,
   extractPatch,
@@ -26,8 +29,8 @@ import {
   zscoreBrain,
   type BrainBox,
   type LabelRemap,
-} from '../preprocess/brats.js';
-import type { DatasetAdapter, Decision, LabelMap, PreparedCase, RgbImage } from './adapter.js';
+} from '../../preprocess/brats.js';
+import type { DatasetAdapter, DatasetKind, Decision, LabelMap, PreparedCase, RecordEncoder, RgbImage } from '../dataset.js';
 
 /** An ingest index patient (docs/contracts.md). */
 export interface BratsIndexSample {
@@ -45,10 +48,11 @@ export interface BratsIndexSample {
  */
 export async function encodeBratsSample(root: string, sample: BratsIndexSample, modalities: string[]): Promise<Features> {
   const volumes = [];
+  const read = new Map<string, Promise<NiftiVolume>>();
   for (const m of modalities) {
     const rel = sample.images[m];
-    if (typeof rel !== 'string') throw new Error(`sample '${sample.id}': modality ${m} is missing from the index; re-run brats.ingest`);
-    volumes.push(await readNifti(path.resolve(root, rel)));
+    if (typeof rel !== 'string') throw new Error(`sample '${sample.id}': modality ${m} is missing from the index; re-run the ingest stage`);
+    volumes.push(await channelVolume(root, rel, read));
   }
   const first = volumes[0]!;
   const [X, Y, Z] = first.dims as [number, number, number];
@@ -108,36 +112,22 @@ export function bratsFeatureSpec(modalities: number, anyUnlabelled: boolean): Re
 interface BratsTransformCommon {
   modalities: string[];
   labelMap: LabelRemap;
+  labels: LabelSpec;
+  clip: Record<string, [number, number]> | null;
 }
 type BratsTransform =
   | (BratsTransformCommon & { mode: 'slices2d'; size: [number, number] })
   | (BratsTransformCommon & { mode: 'patches3d'; patch: [number, number, number] });
 
-function positiveInts(value: JsonValue | undefined, length: number): number[] | null {
-  return Array.isArray(value) && value.length === length && value.every((n) => typeof n === 'number' && Number.isInteger(n) && n > 0) ? (value as number[]) : null;
-}
-
 function readTransform(transform: JsonObject): BratsTransform {
-  if (transform.dataset !== 'brats') throw new Error(`BraTS adapter: transform.json is for dataset ${JSON.stringify(transform.dataset)}, not brats`);
-  const modalities = Array.isArray(transform.modalities) ? (transform.modalities as string[]) : ['flair', 't1', 't1ce', 't2'];
-  const labelMaps = transform.labelMap as { train?: LabelRemap } | undefined;
-  const common: BratsTransformCommon = { modalities, labelMap: labelMaps?.train ?? DEFAULT_TRAIN_LABEL_MAP };
-  const mode = transform.mode;
-  if (mode === 'slices2d') {
-    const size = positiveInts(transform.size, 2);
-    if (!size) throw new Error(`BraTS adapter: transform.json size must be [H, W], got ${JSON.stringify(transform.size)}`);
-    return { ...common, mode, size: [size[0]!, size[1]!] };
+  const t = validateContract(bratsTransformContract, transform, 'transform.json');
+  const common: BratsTransformCommon = { modalities: t.modalities, labelMap: t.labelMap.train ?? DEFAULT_TRAIN_LABEL_MAP, labels: t.labels, clip: t.clip ?? null };
+  if (t.mode === 'slices2d') return { ...common, mode: 'slices2d', size: [t.size![0], t.size![1]] };
+  // The tiles predict feeds must be the ones validation measured; an older transform.json has no rule.
+  if (t.tiling !== BOX_TILING) {
+    throw new Error(`BraTS adapter: transform.json tiling ${JSON.stringify(t.tiling)} is not ${JSON.stringify(BOX_TILING)}; re-run preprocess.brats (version 2 or later) for patches3d`);
   }
-  if (mode === 'patches3d') {
-    const patch = positiveInts(transform.patch, 3);
-    if (!patch) throw new Error(`BraTS adapter: transform.json patch must be [D, H, W] positive integers, got ${JSON.stringify(transform.patch)}`);
-    // The tiles predict feeds must be the ones validation measured; an older transform.json has no rule.
-    if (transform.tiling !== BOX_TILING) {
-      throw new Error(`BraTS adapter: transform.json tiling ${JSON.stringify(transform.tiling)} is not ${JSON.stringify(BOX_TILING)}; re-run preprocess.brats (version 2 or later) for patches3d`);
-    }
-    return { ...common, mode, patch: [patch[0]!, patch[1]!, patch[2]!] };
-  }
-  throw new Error(`BraTS adapter: transform.json mode ${JSON.stringify(mode)} is not slices2d or patches3d`);
+  return { ...common, mode: 'patches3d', patch: [t.patch![0], t.patch![1], t.patch![2]] };
 }
 
 /** The raw FLAIR of each prepared case, for `background` (kept out of the JSON context: it is a whole volume). */
@@ -191,8 +181,6 @@ function restoreTiles(
 }
 
 export const bratsAdapter: DatasetAdapter = {
-  dataset: 'brats',
-  labelValues: [0, 1, 2, 4],
   format: 'nifti',
   extension: '.nii.gz',
 
@@ -201,10 +189,12 @@ export const bratsAdapter: DatasetAdapter = {
     const volume = decodeBratsExample(example);
     const [X, Y, Z] = volume.shape;
     const order = modalityOrder(volume, t.modalities);
-    const flairAt = volume.modalities.indexOf('flair');
-    const flair = flairAt >= 0 ? volume.data.slice(flairAt * X * Y * Z, (flairAt + 1) * X * Y * Z) : null;
+    // The panel background: FLAIR for BraTS, else the first channel (nnU-Net / Decathlon cases).
+    const flairAt = Math.max(0, volume.modalities.indexOf('flair'));
+    const flair = volume.modalities.length > 0 ? volume.data.slice(flairAt * X * Y * Z, (flairAt + 1) * X * Y * Z) : null;
     // An all-zero volume still gets a prediction: the whole volume stands in for the brain box.
     const box = brainBoundingBox(volume) ?? { x: [0, X], y: [0, Y], z: [0, Z] };
+    if (t.clip) clipChannels(volume, t.clip);
     zscoreBrain(volume);
     let x: Float32Array;
     let count: number;
@@ -270,6 +260,10 @@ export const bratsAdapter: DatasetAdapter = {
       : { rule: 'argmax over the softmax channels', threshold: null };
   },
 
+  labels(transform: JsonObject): LabelSpec {
+    return readTransform(transform).labels;
+  },
+
   async write(map: LabelMap, prepared: PreparedCase, file: string): Promise<void> {
     const [Z, Y, X] = map.shape as [number, number, number];
     await writeNifti(file, {
@@ -306,4 +300,34 @@ export const bratsAdapter: DatasetAdapter = {
   },
 };
 
-export default bratsAdapter;
+function encoder(index: IngestIndex): RecordEncoder {
+  const samples = index.samples as BratsIndexSample[];
+  const modalities = samples.length > 0 ? Object.keys(samples[0]!.images) : [];
+  let anyUnlabelled = false;
+  return {
+    async encode(sampleValue) {
+      const sample = sampleValue as BratsIndexSample;
+      const keys = Object.keys(sample.images);
+      if (keys.join(',') !== modalities.join(',')) {
+        throw new Error(`sample '${sample.id}': modalities ${keys.join(', ')} differ from the first sample's ${modalities.join(', ')}; re-run brats.ingest`);
+      }
+      if (sample.label === null || sample.label === undefined) anyUnlabelled = true;
+      return encodeBratsSample(index.root, sample, modalities);
+    },
+    features: () => bratsFeatureSpec(modalities.length, anyUnlabelled),
+  };
+}
+
+/** The BraTS 2019 dataset kind: patients as 4-modality NIfTI volumes, predictions as .nii.gz label maps. */
+export const bratsKind: DatasetKind = {
+  name: 'brats',
+  records: 'volume',
+  sampleSchema: {
+    type: 'object',
+    required: ['id', 'group', 'subset', 'images', 'label'],
+    properties: { subset: { type: 'string' }, images: { type: 'object', additionalProperties: { type: 'string' } }, label: { type: ['string', 'null'] } },
+  },
+  encoder,
+  adapter: bratsAdapter,
+  colours: { 1: [255, 0, 0], 2: [0, 255, 0], 4: [255, 255, 0] },
+};

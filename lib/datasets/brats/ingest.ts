@@ -3,14 +3,21 @@
 // counts, geometry, datatypes, brain-voxel intensity statistics, label frequencies and unexpected labels.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseNifti, readNiftiBytes, sameDims3d, type NiftiVolume } from '../../lib/nifti/read.js';
-import { digestBytes, sortedDigests, type FileDigest } from '../../lib/digest.js';
+import { parseNifti, readNiftiBytes, sameDims3d, type NiftiVolume } from '../../nifti/read.js';
+import { digestBytes, sortedDigests, type FileDigest } from '../../digest.js';
+import { labelHistogram, labelSpecFromParams, outsideMapReason, valuesOutsideMap, type LabelSpec } from '../../contracts/labels.js';
+import type { IngestIndex } from '../../contracts/ingest-index.js';
 
 export interface BratsIngestParams {
   strict: boolean;
   label_map: Record<string, string>;
+  /** Evaluated regions in stored values; BraTS 2021+ (3 = enhancing) sets its own. */
+  regions?: Record<string, number[]>;
   modalities: string[];
 }
+
+/** BraTS 2019 regions: whole tumour, tumour core, enhancing tumour. */
+export const BRATS_REGIONS: Record<string, number[]> = { WT: [1, 2, 4], TC: [1, 4], ET: [4] };
 
 export const DEFAULT_LABEL_MAP: Record<string, string> = {
   '0': 'background',
@@ -18,6 +25,9 @@ export const DEFAULT_LABEL_MAP: Record<string, string> = {
   '2': 'edema',
   '4': 'enhancing tumour',
 };
+/** The BraTS 2019 label map with its WT/TC/ET regions (brats.ingest's defaults). */
+export const BRATS_LABELS: LabelSpec = labelSpecFromParams({ labels: DEFAULT_LABEL_MAP, background: 0, regions: BRATS_REGIONS }, 'BraTS 2019 defaults');
+
 export const DEFAULT_MODALITIES = ['flair', 't1', 't1ce', 't2'];
 
 export type BratsSubset = 'HGG' | 'LGG' | 'Validation';
@@ -30,14 +40,7 @@ export interface BratsSample {
   label: string | null;
 }
 
-export interface BratsIndex {
-  dataset: 'brats';
-  root: string;
-  samples: BratsSample[];
-  skipped: { path: string; reason: string }[];
-  /** Every file the samples reference (path relative to root) → its size and content digest, sorted by path. */
-  files: Record<string, FileDigest>;
-}
+export type BratsIndex = IngestIndex<BratsSample> & { dataset: 'brats' };
 
 interface IntensityAccumulator {
   min: number;
@@ -82,6 +85,8 @@ export interface BratsReport {
 }
 
 export interface IngestOptions {
+  /** How the params are named in errors (the stage's `stages.<name>.params`). */
+  paramPath?: string;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -116,29 +121,49 @@ export function checkBratsRoot(root: string): void {
   if (!stat.isDirectory()) throw new Error(`${root}: not a folder; ${EXPECTED_LAYOUT}`);
   const names = new Set(listDir(root).map((e) => e.name));
   if (names.has('Training') || names.has('Validation') || names.has('HGG') || names.has('LGG')) return;
+  if (officialFolders(root).training !== null || officialFolders(root).validation !== null || patientFolders(root).length > 0) return;
   const found = describeFound(root);
   if (names.has('train') || names.has('train_masks')) {
     throw new Error(
       `${root}: this looks like a Carvana folder (train/, train_masks/), not BraTS: use the carvana.ingest stage for it; brats.ingest ${EXPECTED_LAYOUT}; ${found}`,
     );
   }
-  throw new Error(`${root}: not a BraTS folder: ${EXPECTED_LAYOUT}; ${found}`);
+  throw new Error(`${root}: not a BraTS folder: ${EXPECTED_LAYOUT}; ${found}. For another layout, \`flow init ${root}\` detects it and writes a pipeline for it`);
 }
 
 /**
  * Patient folders: [subset, relative folder]. Training patients live in `Training/{HGG,LGG}`, or directly in
  * `{HGG,LGG}` when the root is the official training download (MICCAI_BraTS_2019_Data_Training) itself.
  */
+/** The official downloads unzipped side by side: `MICCAI_BraTS_2019_Data_Training/`, `..._Validation/`. */
+function officialFolders(root: string): { training: string | null; validation: string | null } {
+  const dirs = listDir(root).filter((e) => e.isDirectory()).map((e) => e.name);
+  return { training: dirs.find((d) => /BraTS.*Training$/i.test(d)) ?? null, validation: dirs.find((d) => /BraTS.*Validation$/i.test(d)) ?? null };
+}
+
+/** Sub-folders that are patients (hold `<folder>_flair.nii[.gz]`): the root is the official Validation folder itself. */
+function patientFolders(root: string): string[] {
+  return listDir(root)
+    .filter((e) => e.isDirectory() && ['.nii.gz', '.nii'].some((ext) => fs.existsSync(path.join(root, e.name, `${e.name}_flair${ext}`))))
+    .map((e) => e.name);
+}
+
 function findPatients(root: string): { subset: BratsSubset; id: string; folder: string }[] {
   const patients: { subset: BratsSubset; id: string; folder: string }[] = [];
-  const trainingDir = fs.existsSync(path.join(root, 'Training')) ? 'Training' : '';
+  const official = officialFolders(root);
+  const trainingDir = fs.existsSync(path.join(root, 'Training')) ? 'Training' : (official.training ?? '');
+  const validationDir = fs.existsSync(path.join(root, 'Validation')) ? 'Validation' : official.validation;
   for (const subset of ['HGG', 'LGG'] as const) {
     for (const entry of listDir(path.join(root, trainingDir, subset))) {
       if (entry.isDirectory()) patients.push({ subset, id: entry.name, folder: path.join(trainingDir, subset, entry.name) });
     }
   }
-  for (const entry of listDir(path.join(root, 'Validation'))) {
-    if (entry.isDirectory()) patients.push({ subset: 'Validation', id: entry.name, folder: path.join('Validation', entry.name) });
+  if (validationDir !== null) {
+    for (const entry of listDir(path.join(root, validationDir))) {
+      if (entry.isDirectory()) patients.push({ subset: 'Validation', id: entry.name, folder: path.join(validationDir, entry.name) });
+    }
+  } else if (patients.length === 0) {
+    for (const id of patientFolders(root)) patients.push({ subset: 'Validation', id, folder: id });
   }
   return patients;
 }
@@ -166,7 +191,7 @@ export async function ingestBrats(
   for (const key of Object.keys(labelMap)) {
     if (!/^\d+$/.test(key)) throw new Error(`brats.ingest: label_map key "${key}" is not a non-negative integer label value`);
   }
-  const known = new Set(Object.keys(labelMap).map(Number));
+  const labels = labelSpecFromParams({ labels: labelMap, background: 0, regions: params.regions ?? BRATS_REGIONS }, `${options.paramPath ?? 'params'} (label_map and regions)`);
 
   const patients = findPatients(absRoot);
   if (patients.length === 0) {
@@ -267,14 +292,18 @@ export async function ingestBrats(
       patientLabels = {};
       for (const [value, voxels] of [...counts].sort((a, b) => a[0] - b[0])) {
         patientLabels[String(value)] = voxels;
-        labelVoxels.set(value, (labelVoxels.get(value) ?? 0) + voxels);
-        if (!known.has(value)) {
-          unexpected.push({ patient: id, file: files.seg!, value, voxels });
-          const message = `${files.seg}: label value ${value} (${voxels} voxels) of patient ${id} is not in the label map {${Object.keys(labelMap).join(', ')}}`;
-          warnings.push(message);
-          problemFiles.push(`${path.join(absRoot, files.seg!)}: label value ${value} (${voxels} voxels) of patient ${id} is not in the label map; set label_map to this edition's values`);
-        }
+        if (!Number.isInteger(value) || value < 0 || value > 255 || labels.classes.some((c) => c.value === value)) continue;
+        unexpected.push({ patient: id, file: files.seg!, value, voxels });
       }
+      const segValues = volumes.seg!.data;
+      const integral = Array.from(counts.keys()).every((v) => Number.isInteger(v) && v >= 0 && v <= 255);
+      const outside = integral ? valuesOutsideMap(labels, labelHistogram(Uint8Array.from(segValues))) : [...counts].filter(([v]) => !labels.classes.some((c) => c.value === v)).map(([value, count]) => ({ value, count }));
+      if (outside.length > 0) {
+        // Same rule as every ingest: the case is skipped, naming the file; strict makes it an error.
+        skip(files.seg!, path.join(absRoot, files.seg!), `patient ${id}: ${outsideMapReason(outside, labels, `${options.paramPath ?? 'params'}.label_map`)}`);
+        continue;
+      }
+      for (const [value, voxels] of counts) labelVoxels.set(value, (labelVoxels.get(value) ?? 0) + voxels);
     }
 
     const dimsKey = reference.dims.slice(0, 3).join('x');
@@ -330,7 +359,7 @@ export async function ingestBrats(
     skipped,
     warnings,
   };
-  return { index: { dataset: 'brats', root: absRoot, samples, skipped, files: sortedDigests(digests) }, report };
+  return { index: { dataset: 'brats', root: absRoot, labels, samples, skipped, files: sortedDigests(digests) }, report };
 }
 
 export function formatBratsReport(report: BratsReport): string {

@@ -3,8 +3,10 @@
 // streams in constant memory), and accumulates the statistics of the report. Nothing is written here.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeMask, decodeRgb, readImageInfo, ImageError } from '../../lib/image/index.js';
-import { digestBytes, sortedDigests, type FileDigest } from '../../lib/digest.js';
+import { decodeMask, decodeRgb, readImageInfo, ImageError, MASK_THRESHOLD } from '../../image/index.js';
+import { digestBytes, sortedDigests, type FileDigest } from '../../digest.js';
+import type { IngestIndex, SkippedFile } from '../../contracts/ingest-index.js';
+import type { LabelSpec } from '../../contracts/labels.js';
 
 export interface CarvanaIngestParams {
   strict: boolean;
@@ -21,19 +23,12 @@ export interface CarvanaSample {
   label: string;
 }
 
-export interface SkippedFile {
-  path: string;
-  reason: string;
-}
+export type { SkippedFile };
 
-export interface CarvanaIndex {
-  dataset: 'carvana';
-  root: string;
-  samples: CarvanaSample[];
-  skipped: SkippedFile[];
-  /** Every file the samples reference (path relative to root) → its size and content digest, sorted by path. */
-  files: Record<string, FileDigest>;
-}
+/** Kaggle's masks, once the GIF palette is expanded: 0 background, 255 car. */
+export const CARVANA_LABELS: LabelSpec = { classes: [{ value: 0, name: 'background' }, { value: 255, name: 'car' }], ignore: [], regions: { car: [255] } };
+
+export type CarvanaIndex = IngestIndex<CarvanaSample> & { dataset: 'carvana' };
 
 export interface ChannelStats {
   channels: string[];
@@ -165,7 +160,7 @@ async function analysePair(root: string, image: string, mask: string): Promise<P
   Object.assign(result, { channelSum: sum, channelSquares: squares, channelMin: min, channelMax: max });
   if (decoded.nonBinary > 0) {
     result.thresholded = decoded.nonBinary;
-    result.warning = `${mask}: ${decoded.nonBinary} pixels have values other than 0/255 (e.g. a mask saved as JPEG); thresholded at 127`;
+    result.warning = `${mask}: ${decoded.nonBinary} pixels have values other than 0/255 (e.g. a mask saved as JPEG); thresholded (> ${MASK_THRESHOLD} is car)`;
   }
   return result;
 }
@@ -207,7 +202,10 @@ export async function ingestCarvana(
   const imagesDir = path.join(root, params.images_dir);
   const masksDir = path.join(root, params.masks_dir);
   if (!fs.existsSync(imagesDir) || !fs.statSync(imagesDir).isDirectory()) {
-    throw new CarvanaIngestError(`carvana.ingest: ${root} has no ${params.images_dir}/ folder; ${expectedLayout(root, params)}, but found ${describeFolder(root)}`);
+    throw new CarvanaIngestError(
+      `carvana.ingest: ${root} has no ${params.images_dir}/ folder; ${expectedLayout(root, params)}, but found ${describeFolder(root)}. ` +
+        `For another layout, \`flow init ${root}\` detects it and writes a pipeline for it`,
+    );
   }
   const imageNames = listFiles(imagesDir);
   const maskNames = fs.existsSync(masksDir) && fs.statSync(masksDir).isDirectory() ? listFiles(masksDir) : [];
@@ -382,7 +380,7 @@ export async function ingestCarvana(
     skipped,
     warnings,
   };
-  return { index: { dataset: 'carvana', root, samples, skipped, files: sortedDigests(digests) }, report };
+  return { index: { dataset: 'carvana', root, labels: structuredClone(CARVANA_LABELS), samples, skipped, files: sortedDigests(digests) }, report };
 }
 
 /** The short human-readable summary written beside report.json. */

@@ -1,12 +1,13 @@
 // flow-model.json, written beside the exported LayersModel: what the model expects and emits, the transform
 // that prepares its inputs, and a probe (a fixed seeded input and the model's output on it) that model.load
-// replays to prove the saved artefact reproduces the trained model.
-import { readFile } from 'node:fs/promises';
+// replays to prove the saved artefact reproduces the trained model. export writes it, model.load reads it:
+// the contract lives here so neither stage imports the other.
 import path from 'node:path';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { JsonObject } from '../../engine/stage.js';
-import { Rng } from '../../lib/rng.js';
-import { getTf } from '../../lib/tf/backend.js';
+import { Rng } from '../rng.js';
+import { getTf } from '../tf/backend.js';
+import { defineContract, readContract } from './validator.js';
 
 export const FLOW_MODEL_JSON = 'flow-model.json';
 
@@ -65,18 +66,33 @@ export function decodeFloat32(base64: string): Float32Array {
   return new Float32Array(copy.buffer);
 }
 
+const dims = { type: 'array', items: { type: ['integer', 'null'] } };
+
+export const flowModelContract = defineContract<FlowModelFile>({
+  name: 'flow-model.json (flow-model/v1)',
+  producer: 'export',
+  schema: {
+    type: 'object',
+    required: ['format', 'inputShape', 'outputShape', 'classes', 'activation', 'transform', 'probe'],
+    properties: {
+      format: { const: 'flow-model/v1' },
+      inputShape: dims,
+      outputShape: dims,
+      classes: { type: 'integer', minimum: 1 },
+      activation: { enum: ['sigmoid', 'softmax'] },
+      transform: { type: 'object' },
+      probe: {
+        type: 'object',
+        required: ['seed', 'shape', 'outputShape', 'output', 'backend'],
+        properties: { seed: { type: 'number' }, shape: { type: 'array', items: { type: 'integer' } }, output: { type: 'string' }, backend: { type: 'string' } },
+      },
+    },
+  },
+});
+
+/** flow-model.json of an export folder, validated. */
 export async function readFlowModel(dir: string): Promise<FlowModelFile> {
-  const file = path.join(dir, FLOW_MODEL_JSON);
-  let parsed: Partial<FlowModelFile>;
-  try {
-    parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<FlowModelFile>;
-  } catch (error) {
-    throw new Error(`${file}: cannot read (${(error as Error).message}); is ${dir} a folder written by the export stage?`);
-  }
-  if (parsed.format !== 'flow-model/v1' || !parsed.probe || !Array.isArray(parsed.inputShape)) {
-    throw new Error(`${file}: not a flow-model/v1 file (format ${String(parsed.format)})`);
-  }
-  return parsed as FlowModelFile;
+  return readContract(flowModelContract, path.join(dir, FLOW_MODEL_JSON));
 }
 
 /** Replays the probe on `model`; the largest absolute difference from the recorded output. */
