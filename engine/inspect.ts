@@ -244,7 +244,8 @@ export function formatRunsTable(runs: RunSummary[], width = 160, sweptKeys: Reco
     const notes: string[] = [];
     if (params.length === 0 && group.runs.length > 1) notes.push('(all runs have the same params)');
     for (const r of group.runs.filter((x) => x.error !== null)) {
-      const why = clip(r.error!.split('\n')[0]!, Math.max(40, width - r.runId.length - 20));
+      // The reason matters more than the width: a note line may wrap, but keeps at least 200 characters of it.
+      const why = clip(r.error!.split('\n')[0]!, Math.max(200, width - r.runId.length - 20));
       notes.push(r.status === 'unreadable' ? `${r.runId}: state.json unreadable: ${why}` : `${r.runId}: ${r.stoppedAt} failed: ${why}`);
     }
     const resumable = group.runs.filter((r) => r.status === 'interrupted' || (r.status === 'failed' && r.error === null));
