@@ -6,7 +6,8 @@ import path from 'node:path';
 import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend } from '../../lib/tf/backend.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
-import { loadTensorDataset, readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { TensorDatasetReader } from '../../lib/tensors/random-access.js';
 import { streamedValidation } from '../../lib/train/validation.js';
 import { augmentBatch, validateAugmentConfig } from '../../lib/preprocess/augment.js';
 import { readHparams } from '../../lib/train/hparams.js';
@@ -45,9 +46,9 @@ export default defineStage<TrainParams>({
     const hparams = readHparams(ctx.inputs.hparams!);
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
-    // Training needs random access (a shuffle per epoch), so it is loaded whole; validation is read in order, so
-    // it streams from disk each epoch and never has to fit in memory.
-    const [train, valSpec] = await Promise.all([loadTensorDataset(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
+    // Neither set has to fit in memory: training reads each shuffled batch from disk at random through an offset
+    // index (read ahead of the compute); validation is read in order and streams from disk each epoch.
+    const [train, valSpec] = await Promise.all([TensorDatasetReader.open(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
     const val = await streamedValidation(ctx.inputs.val!);
     const trainDir = ctx.inputs.train!;
     const spec = train.spec;
@@ -93,7 +94,7 @@ export default defineStage<TrainParams>({
     try {
       result = await trainLoop({
         model,
-        train: { x: train.x, y: train.y, count: train.spec.count },
+        train,
         val,
         shape,
         classes: spec.classes,
@@ -108,6 +109,7 @@ export default defineStage<TrainParams>({
       });
     } finally {
       await engine?.dispose();
+      await train.close();
     }
     const summary: JsonObject = { ...result.summary, backend: backend.name } as unknown as JsonObject;
     if (result.status === 'interrupted') {
