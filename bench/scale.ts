@@ -154,7 +154,7 @@ function truncatedPipeline(source: string, keep: readonly string[], out: string)
   fs.writeFileSync(out, YAML.stringify(doc));
 }
 
-const STEPS: Array<{ step: string; stages: string[] }> = [
+export const STEPS: Array<{ step: string; stages: string[] }> = [
   { step: 'ingest', stages: ['ingest'] },
   { step: 'tfrecord.write', stages: ['records'] },
   { step: 'tfrecord.read', stages: ['dataset'] },
@@ -166,13 +166,13 @@ const STEPS: Array<{ step: string; stages: string[] }> = [
 const lastRun = new Map<FlowHome, string>();
 
 /** Runs the pipeline one step further each time on one cache; returns each step's cost. */
-async function runSteps(pipeline: 'carvana' | 'brats', root: string, samples: number, overrides: string[]): Promise<{ costs: StageCost[]; home: FlowHome }> {
+export async function runSteps(pipeline: 'carvana' | 'brats', root: string, samples: number, overrides: string[], steps = STEPS): Promise<{ costs: StageCost[]; home: FlowHome }> {
   const home = makeFlowHome(`flow-scale-${pipeline}-`);
   const probe = writeRssProbe(home.dir);
   const rssFile = path.join(home.dir, 'rss.txt');
   const costs: StageCost[] = [];
   const kept: string[] = [];
-  for (const { step, stages } of STEPS) {
+  for (const { step, stages } of steps) {
     kept.push(...stages);
     const file = path.join(home.dir, `${pipeline}.yaml`);
     truncatedPipeline(path.join(pipelinesDir, `${pipeline}.yaml`), kept, file);
@@ -228,7 +228,7 @@ async function zlibBaseline(root: string): Promise<number> {
 // ------------------------------------------------------------------------------------------------ compact storage
 
 /** Bytes of tensor data per sample as written (float32 x) and through the compact writer (dtype auto / uint8). */
-async function compactBytes(dir: string, decode: TensorWriterSpec['decode'] | undefined): Promise<{ before: number; after: number; xDtype: string }> {
+export async function compactBytes(dir: string, decode: TensorWriterSpec['decode'] | undefined): Promise<{ before: number; after: number; xDtype: string }> {
   const spec = await readTensorSpec(dir);
   const out = path.join(makeTempDir('flow-scale-compact-'), 'tensors');
   const writer = await TensorDatasetWriter.create(out, {
@@ -248,14 +248,14 @@ async function compactBytes(dir: string, decode: TensorWriterSpec['decode'] | un
 }
 
 /** The decode affine of a Carvana transform.json's normalisation (x = pixel / 255 - mean) / std). */
-function carvanaDecode(transformFile: string): TensorWriterSpec['decode'] {
+export function carvanaDecode(transformFile: string): TensorWriterSpec['decode'] {
   const transform = JSON.parse(fs.readFileSync(transformFile, 'utf8')) as { normalize: { mean: number[]; std: number[] } };
   const { mean, std } = transform.normalize;
   return { scale: std.map((s) => 1 / (255 * s)), offset: mean.map((m, c) => -m / std[c]!) };
 }
 
 /** The cache entry's folder holding `output` of `stage` in the newest run (state.json names the entry's key). */
-function stageOutput(home: FlowHome, pipeline: string, stage: string, output: string): string {
+export function stageOutput(home: FlowHome, pipeline: string, stage: string, output: string): string {
   const key = readRunState(lastRun.get(home)!).stages[stage]?.key;
   const dir = key ? path.join(home.cacheDir, 'entries', key, 'outs', output) : '';
   if (!key || !fs.existsSync(dir)) throw new Error(`${pipeline}: no cache entry for ${stage}'s ${output} under ${home.cacheDir}`);
