@@ -337,6 +337,7 @@ export async function run(options: BenchOptions, argv: string[] = []): Promise<B
       const byScale = new Map<number, StageCost[]>();
       const baselines = new Map<number, { name: string; secondsPerSample: number; stages: string[] }>();
       let compact: { before: number; after: number; xDtype: string } | null = null;
+      const trainSummaries = new Map<number, { images_per_s: number; input_share: number }>();
       for (const scale of args.scales) {
         const count = plan.base * scale;
         const root = path.join(work, `n${count}`);
@@ -344,6 +345,7 @@ export async function run(options: BenchOptions, argv: string[] = []): Promise<B
         const { costs, home } = await runSteps(plan.pipeline, root, count, plan.overrides);
         byScale.set(scale, costs);
         baselines.set(scale, await plan.baseline(root));
+        trainSummaries.set(scale, JSON.parse(fs.readFileSync(stageOutput(home, plan.pipeline, 'train', 'summary'), 'utf8')) as { images_per_s: number; input_share: number });
         if (scale === args.scales[0]) {
           const trainDir = stageOutput(home, plan.pipeline, 'preprocess', 'train');
           const decode = plan.pipeline === 'carvana' ? carvanaDecode(stageOutput(home, plan.pipeline, 'preprocess', 'transform')) : undefined;
@@ -390,6 +392,7 @@ export async function run(options: BenchOptions, argv: string[] = []): Promise<B
           compact
             ? `tensor bytes per sample (preprocess train output at ${first}x): ${fmt(compact.before / 1024, 1)} KiB as written today (float32 x) vs ${fmt(compact.after / 1024, 1)} KiB through lib/tensors' compact writer (x stored as ${compact.xDtype}) = ${fmt(compact.before / compact.after)}x smaller`
             : 'tensor bytes: not measured',
+          `train reads its batches from disk (lib/tensors/random-access.ts): ${args.scales.map((s) => `${s}x ${fmt(trainSummaries.get(s)!.images_per_s, 1)} samples/s, input pipeline ${fmt(100 * trainSummaries.get(s)!.input_share, 1)}% of step time`).join('; ')}`,
           machineLine(),
         ],
       });
