@@ -47,11 +47,11 @@ export default defineStage<TrainParams>({
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
     // Neither set has to fit in memory: training reads each shuffled batch from disk at random through an offset
-    // index (read ahead of the compute); validation is read in order and streams from disk each epoch.
-    const [train, valSpec] = await Promise.all([TensorDatasetReader.open(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
+    // index (read ahead of the compute; opened below); validation is read in order and streams from disk each epoch.
+    const [trainSpec, valSpec] = await Promise.all([readTensorSpec(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
     const val = await streamedValidation(ctx.inputs.val!);
     const trainDir = ctx.inputs.train!;
-    const spec = train.spec;
+    const spec = trainSpec;
     // Items are 2D [H, W, C] with labels [H, W, 1], or 3D patches [D, H, W, C] with labels [D, H, W, 1].
     const rank = spec.x.shape.length;
     const labelsFit = spec.y.shape.length === rank && spec.y.shape[rank - 1] === 1 && spec.y.shape.slice(0, -1).join(',') === spec.x.shape.slice(0, -1).join(',');
@@ -85,13 +85,15 @@ export default defineStage<TrainParams>({
     const workers = resolveWorkers(hparams.workers, backend.name);
     ctx.recordEnv({ ...backendFacts(backend), trainWorkers: workers });
     ctx.print(
-      `${train.spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
+      `${spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
         `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
     const geometry = { shape, classes: spec.classes, loss: hparams.loss };
     const engine = workers > 1 ? await createParallelEngine(model, ctx.inputs.model!, geometry, workers, backend.name) : undefined;
     let result;
+    let train: TensorDatasetReader | null = null;
     try {
+      train = await TensorDatasetReader.open(trainDir);
       result = await trainLoop({
         model,
         train,
@@ -109,7 +111,7 @@ export default defineStage<TrainParams>({
       });
     } finally {
       await engine?.dispose();
-      await train.close();
+      await train?.close();
     }
     const summary: JsonObject = { ...result.summary, backend: backend.name } as unknown as JsonObject;
     if (result.status === 'interrupted') {
