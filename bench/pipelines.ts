@@ -29,7 +29,7 @@ export interface PipelineBench {
 
 /** A preload that appends `<pid> <peak RSS kB>` (VmHWM) to a file when a process exits. NODE_OPTIONS reaches
  * the commands a command stage starts too, so the flow process's own line is picked by its pid. */
-function writeRssProbe(dir: string): string {
+export function writeRssProbe(dir: string): string {
   const probe = path.join(dir, 'rss-probe.cjs');
   fs.writeFileSync(
     probe,
@@ -39,7 +39,7 @@ function writeRssProbe(dir: string): string {
   return probe;
 }
 
-async function timedRun(home: FlowHome, pipelineFile: string, overrides: string[], probe: string, rssFile: string): Promise<{ seconds: number; peakRssMiB: number | null; code: number | null; stderr: string }> {
+export async function timedRun(home: FlowHome, pipelineFile: string, overrides: string[], probe: string, rssFile: string): Promise<{ seconds: number; peakRssMiB: number | null; code: number | null; stderr: string }> {
   fs.rmSync(rssFile, { force: true });
   const nodeOptions = `${process.env.NODE_OPTIONS ?? ''} --require ${probe}`.trim();
   const run = spawnFlow(home, ['run', pipelineFile, ...setArgs(overrides)], { env: { NODE_OPTIONS: nodeOptions, FLOW_BENCH_RSS_FILE: rssFile } });

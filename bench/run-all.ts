@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatTable, isMainModule, machineLine, type BenchRun, type BenchTable } from './table.js';
 
 /** In run order: fast ones first so a smoke run shows something early. */
-export const BENCHES = ['engine', 'tfrecord', 'image', 'datasets', 'eval', 'pipelines', 'sweep', 'train-speed', 'train-parallel', 'conv3d'] as const;
+export const BENCHES = ['engine', 'tfrecord', 'image', 'datasets', 'eval', 'pipelines', 'tensor-bytes', 'sweep', 'train-speed', 'train-parallel', 'conv3d', 'scale'] as const;
 
 const TABLES_MARKER = '@@flow-bench-tables ';
 

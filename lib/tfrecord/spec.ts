@@ -116,6 +116,12 @@ export interface ExampleView {
  */
 export async function* readExamples(dir: string): AsyncGenerator<ExampleView> {
   const spec = await readRecordSpec(dir);
+  await checkShardList(dir, spec);
+  for (const shard of spec.shards) yield* readShardExamples(dir, spec, shard);
+}
+
+/** Checks that the folder holds exactly the shards spec.json lists. */
+export async function checkShardList(dir: string, spec: TFRecordSpec): Promise<void> {
   const onDisk = await listShards(dir);
   const listed = spec.shards.map((s) => s.file);
   if (onDisk.length !== listed.length || onDisk.some((s, i) => s.file !== listed[i])) {
@@ -123,26 +129,28 @@ export async function* readExamples(dir: string): AsyncGenerator<ExampleView> {
       `${path.join(dir, SPEC_FILE)}: lists shards ${listed.join(', ')} but the folder holds ${onDisk.map((s) => s.file).join(', ')}; re-run tfrecord.write`,
     );
   }
-  for (const shard of spec.shards) {
-    const file = path.join(dir, shard.file);
-    let count = 0;
-    for await (const record of readRecords(file, { compression: spec.compression })) {
-      if (count >= shard.records) {
-        throw new TFRecordError(file, record.index, record.offset, `more records than the ${shard.records} spec.json lists for this shard`, 're-run tfrecord.write');
-      }
-      count++;
-      let features: Features;
-      try {
-        features = decodeExample(record.data);
-      } catch (err) {
-        throw new TFRecordError(file, record.index, record.offset, (err as Error).message);
-      }
-      const problem = checkExample(features, spec.features);
-      if (problem) throw new TFRecordError(file, record.index, record.offset, problem, 'the records do not match spec.json: re-run tfrecord.write');
-      yield { features, file: shard.file, index: record.index, offset: record.offset, length: record.data.length };
+}
+
+/** The Examples of one shard of `dir`, checked as readExamples checks them (counts, CRCs, spec.json). */
+export async function* readShardExamples(dir: string, spec: TFRecordSpec, shard: TFRecordSpec['shards'][number]): AsyncGenerator<ExampleView> {
+  const file = path.join(dir, shard.file);
+  let count = 0;
+  for await (const record of readRecords(file, { compression: spec.compression })) {
+    if (count >= shard.records) {
+      throw new TFRecordError(file, record.index, record.offset, `more records than the ${shard.records} spec.json lists for this shard`, 're-run tfrecord.write');
     }
-    if (count !== shard.records) {
-      throw new SpecError(`${file}: ${count} records but spec.json lists ${shard.records}; re-run tfrecord.write`);
+    count++;
+    let features: Features;
+    try {
+      features = decodeExample(record.data);
+    } catch (err) {
+      throw new TFRecordError(file, record.index, record.offset, (err as Error).message);
     }
+    const problem = checkExample(features, spec.features);
+    if (problem) throw new TFRecordError(file, record.index, record.offset, problem, 'the records do not match spec.json: re-run tfrecord.write');
+    yield { features, file: shard.file, index: record.index, offset: record.offset, length: record.data.length };
+  }
+  if (count !== shard.records) {
+    throw new SpecError(`${file}: ${count} records but spec.json lists ${shard.records}; re-run tfrecord.write`);
   }
 }

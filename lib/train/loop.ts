@@ -36,6 +36,7 @@ import {
 } from './gradients.js';
 import type { ProgressReporter } from './progress.js';
 import { inMemoryValidation, type TrainData, type ValidationSource } from './validation.js';
+import { BatchPrefetcher, type BatchSource } from '../tensors/random-access.js';
 
 export type { TrainData } from './validation.js';
 
@@ -54,7 +55,8 @@ export type MetricsLine =
 
 export interface TrainOptions {
   model: LayersModel;
-  train: TrainData;
+  /** Training items: arrays in memory, or a source that reads them from disk (the train stage's). */
+  train: TrainData | BatchSource;
   /** Validation items: arrays in memory, or a source that streams them (the train stage's). */
   val: TrainData | ValidationSource;
   /** One input item: [H, W, C] (2D) or [D, H, W, C] (3D). */
@@ -154,6 +156,11 @@ export function gatherBatch(data: TrainData, indices: readonly number[], shape: 
     y.set(data.y.subarray(index * ySize, (index + 1) * ySize), i * ySize);
   });
   return { x, y, count: indices.length };
+}
+
+/** Arrays in memory as a batch source (the same items a dataset on disk gives). */
+export function inMemorySource(data: TrainData, shape: readonly number[]): BatchSource {
+  return { count: data.count, read: async (indices) => gatherBatch(data, indices, shape) };
 }
 
 function hparamsKey(h: Hparams): string {
@@ -324,9 +331,14 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
     };
   };
 
+  const source: BatchSource = 'read' in train ? train : inMemorySource(train, shape);
+  let prefetcher: BatchPrefetcher | null = null;
   try {
     while (state.epoch < hparams.epochs && !state.earlyStopping.stopped) {
       const epochNumber = state.epoch + 1;
+      // Batches are read ahead within the epoch, from the order fixed (and checkpointed) at its start.
+      const order = state.order;
+      prefetcher = new BatchPrefetcher(source, (step) => (step < stepsPerEpoch ? order.slice(step * batchSize, (step + 1) * batchSize) : null));
       while (state.stepInEpoch < stepsPerEpoch) {
         if (options.signal.aborted) {
           state.counters.interrupted += 1;
@@ -338,7 +350,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         const stepStart = performance.now();
         const lr = schedule.lrAt(state.epoch, state.stepInEpoch);
         const indices = state.order.slice(state.stepInEpoch * batchSize, (state.stepInEpoch + 1) * batchSize);
-        const batch = gatherBatch(train, indices, shape);
+        const batch = await prefetcher.take(state.stepInEpoch);
         options.augment?.(batch.x, batch.y, indices.length, shape, hparams.augment, augmentRng);
         state.counters.inputSeconds = (state.counters.inputSeconds ?? 0) + (performance.now() - stepStart) / 1000;
         const result = await engine.compute(batch.x, batch.y, indices.length);
@@ -444,6 +456,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
       await saveCheckpoint();
     }
   } finally {
+    await prefetcher?.drain();
     options.progress?.stop();
     if (!options.engine) await engine.dispose();
     optimizer.dispose();

@@ -6,9 +6,8 @@
 // The workers hold no state of their own between steps, so checkpoints and exact resume are unchanged
 // (resume with the same worker count: a different split changes the arithmetic).
 import os from 'node:os';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { siblingModule, startWorker } from '../pool/start-worker.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { BackendName } from '../tf/backend.js';
@@ -75,22 +74,8 @@ class WorkerHandle {
   }
 }
 
-function workerUrl(): URL {
-  // From the sources (tsx) the worker is the .ts file; after the build it is the .js beside this module.
-  const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./parallel-worker${extension}`, import.meta.url);
-}
-
-/**
- * A worker thread running parallel-worker. From the sources (tests and benches under tsx) tsx's loader hooks
- * do not reach worker threads, so a small bootstrap registers them there before importing the .ts file.
- */
-function startWorker(init: WorkerInit): Worker {
-  const url = workerUrl();
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData: init });
-  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  const bootstrap = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(url.href)});`;
-  return new Worker(new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`), { workerData: init });
+function startTrainingWorker(init: WorkerInit): Worker {
+  return startWorker(siblingModule(import.meta.url, 'parallel-worker'), init);
 }
 
 export class DataParallelEngine implements GradientEngine {
@@ -107,7 +92,7 @@ export class DataParallelEngine implements GradientEngine {
   /** Starts `parts - 1` worker threads, each loading the model from `modelDir` on `backend`. */
   static async start(model: LayersModel, modelDir: string, geometry: BatchGeometry, parts: number, backend: BackendName): Promise<DataParallelEngine> {
     const init: WorkerInit = { modelDir, backend, geometry };
-    const handles = Array.from({ length: parts - 1 }, () => new WorkerHandle(startWorker(init)));
+    const handles = Array.from({ length: parts - 1 }, () => new WorkerHandle(startTrainingWorker(init)));
     try {
       await Promise.all(handles.map((handle) => handle.next()));
     } catch (error) {

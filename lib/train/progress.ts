@@ -106,3 +106,56 @@ class LineReporter implements ProgressReporter {
 export function createProgress(interactive: boolean, print: (line: string) => void, everyMs = 10_000): ProgressReporter {
   return interactive ? new BarReporter(print) : new LineReporter(print, everyMs);
 }
+
+/** Progress of a data stage over a known number of items (records, samples): count, rate and ETA. */
+export interface ItemProgress {
+  advance(items: number): void;
+  stop(): void;
+}
+
+/**
+ * The same two faces as training's progress: a bar on a terminal, otherwise a line at most every `everyMs`
+ * (and one at the end), e.g. `tfrecord.read 1200/5088 records 410.2/s ETA 9s`.
+ */
+export function createItemProgress(
+  label: string,
+  total: number,
+  unit: string,
+  interactive: boolean,
+  print: (line: string) => void,
+  everyMs = 10_000,
+): ItemProgress {
+  const start = Date.now();
+  let done = 0;
+  const rate = () => done / Math.max(1e-3, (Date.now() - start) / 1000);
+  if (interactive) {
+    const bar = new cliProgress.SingleBar(
+      { format: `${label} |{bar}| {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}`, stream: process.stderr, hideCursor: true, clearOnComplete: true, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0, { rate: '0' });
+    return {
+      advance(items) {
+        done += items;
+        bar.update(done, { rate: rate().toFixed(1) });
+      },
+      stop() {
+        bar.stop();
+      },
+    };
+  }
+  let lastPrint = start;
+  const line = () => `${label} ${done}/${total} ${unit} ${rate().toFixed(1)}/s ETA ${formatSeconds((total - done) / Math.max(rate(), 1e-9))}`;
+  return {
+    advance(items) {
+      done += items;
+      const now = Date.now();
+      if (now - lastPrint < everyMs) return;
+      lastPrint = now;
+      print(line());
+    },
+    stop() {
+      if (Date.now() - start >= everyMs) print(line());
+    },
+  };
+}

@@ -1,12 +1,19 @@
 // Step 3: reads every record of tfrecord.write's shards once, verifying both CRCs of each record and every
 // Example against spec.json, and hands the verified shards on (hard links, or copies across devices) with
 // spec.json and verification.json. Downstream stages stream them with readExamples().
+// The shards are verified on a pool of worker threads, one shard per task, results merged in shard order (so
+// verification.json is the same bytes for any pool size).
+// flow:digest-also stages/tfrecord-read/verify-worker.ts
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { defineStage } from '../../engine/stage.js';
-import { readExamples, readRecordSpec, SPEC_FILE } from '../../lib/tfrecord/spec.js';
-import { HEADER_BYTES, FOOTER_BYTES } from '../../lib/tfrecord/framing.js';
+import { checkShardList, readRecordSpec, SPEC_FILE } from '../../lib/tfrecord/spec.js';
 import { copyFileAtomic, writeJsonAtomic } from '../../lib/atomic.js';
+import { mapOrdered } from '../../lib/pool/pool.js';
+import { siblingModule } from '../../lib/pool/start-worker.js';
+import { createItemProgress, type ItemProgress } from '../../lib/train/progress.js';
+import type { ShardTally, VerifyShared } from './verify-worker.js';
 
 export type TFRecordReadParams = Record<string, never>;
 
@@ -44,9 +51,18 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   }
 }
 
+export interface VerifyOptions {
+  signal?: AbortSignal;
+  /** Worker threads (default: one per core, at most one per shard). */
+  workers?: number;
+  progress?: ItemProgress;
+}
+
 /** Verifies the shards folder `recordsDir` and fills `outDir`; null when interrupted. */
-export async function verifyAndLink(recordsDir: string, outDir: string, signal?: AbortSignal): Promise<Verification | null> {
+export async function verifyAndLink(recordsDir: string, outDir: string, options: VerifyOptions = {}): Promise<Verification | null> {
+  const { signal } = options;
   const spec = await readRecordSpec(recordsDir);
+  await checkShardList(recordsDir, spec);
   const perShard = new Map<string, ShardVerification>();
   for (const s of spec.shards) {
     const { size } = await fsp.stat(path.join(recordsDir, s.file));
@@ -54,13 +70,24 @@ export async function verifyAndLink(recordsDir: string, outDir: string, signal?:
   }
   const featureCounts: Record<string, number> = Object.fromEntries(Object.keys(spec.features).map((name) => [name, 0]));
   let records = 0;
-  for await (const example of readExamples(recordsDir)) {
+  const shared: VerifyShared = { recordsDir, spec };
+  const tallies = mapOrdered<string, ShardTally>(
+    spec.shards.map((s) => s.file),
+    {
+      module: siblingModule(import.meta.url, 'verify-worker'),
+      size: Math.min(options.workers ?? os.availableParallelism(), spec.shards.length),
+      shared,
+      describe: (file) => `shard ${path.join(recordsDir, file)}`,
+      ...(options.progress ? { progress: options.progress } : {}),
+    },
+  );
+  for await (const [i, tally] of enumerate(tallies)) {
     if (signal?.aborted) return null;
-    const shard = perShard.get(example.file)!;
-    shard.records++;
-    shard.framedBytes += HEADER_BYTES + example.length + FOOTER_BYTES;
-    for (const name of Object.keys(example.features)) featureCounts[name] = (featureCounts[name] ?? 0) + 1;
-    records++;
+    const shard = perShard.get(spec.shards[i]!.file)!;
+    shard.records = tally.records;
+    shard.framedBytes = tally.framedBytes;
+    for (const [name, count] of Object.entries(tally.featureCounts)) featureCounts[name] = (featureCounts[name] ?? 0) + count;
+    records += tally.records;
   }
   await fsp.mkdir(outDir, { recursive: true });
   for (const s of spec.shards) await linkOrCopy(path.join(recordsDir, s.file), path.join(outDir, s.file));
@@ -80,6 +107,11 @@ export async function verifyAndLink(recordsDir: string, outDir: string, signal?:
   return verification;
 }
 
+async function* enumerate<T>(items: AsyncIterable<T>): AsyncGenerator<[number, T]> {
+  let i = 0;
+  for await (const item of items) yield [i++, item];
+}
+
 export default defineStage<TFRecordReadParams>({
   kind: 'tfrecord.read',
   version: '1',
@@ -91,7 +123,14 @@ export default defineStage<TFRecordReadParams>({
     data: { description: 'Hard links of the verified shards, spec.json and verification.json', type: 'dir' },
   },
   async run(ctx) {
-    const verification = await verifyAndLink(ctx.inputs.records!, ctx.outs.data!, ctx.signal);
+    const records = (await readRecordSpec(ctx.inputs.records!)).records;
+    const progress = createItemProgress('tfrecord.read', records, 'records', ctx.interactive, (line) => ctx.print(line));
+    let verification;
+    try {
+      verification = await verifyAndLink(ctx.inputs.records!, ctx.outs.data!, { signal: ctx.signal, progress });
+    } finally {
+      progress.stop();
+    }
     if (verification === null) return { status: 'interrupted' };
     ctx.print(`${verification.records} records in ${verification.shards.length} shard(s) verified (CRCs and spec.json)`);
     return { status: 'done', summary: { records: verification.records, shards: verification.shards.length } };

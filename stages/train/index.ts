@@ -7,7 +7,8 @@ import { defineStage, type JsonObject } from '../../engine/stage.js';
 import { backendFacts, initBackend } from '../../lib/tf/backend.js';
 import { checkPlatform } from '../../lib/tf/platform.js';
 import { loadModelFromDir, saveModelToDir } from '../../lib/tf/model-io.js';
-import { loadTensorDataset, readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { readTensorSpec, type TensorDatasetSpec } from '../../lib/tensors/dataset.js';
+import { TensorDatasetReader } from '../../lib/tensors/random-access.js';
 import { streamedValidation } from '../../lib/train/validation.js';
 import { augmentBatch, validateAugmentConfig } from '../../lib/preprocess/augment.js';
 import { readHparams } from '../../lib/train/hparams.js';
@@ -51,12 +52,12 @@ export default defineStage<TrainParams>({
     validateAugmentConfig(hparams.augment);
     const backend = await initBackend(hparams.backend);
     checkPlatform(ctx.platform, backend);
-    // Training needs random access (a shuffle per epoch), so it is loaded whole; validation is read in order, so
-    // it streams from disk each epoch and never has to fit in memory.
-    const [train, valSpec] = await Promise.all([loadTensorDataset(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
+    // Neither set has to fit in memory: training reads each shuffled batch from disk at random through an offset
+    // index (read ahead of the compute; opened below); validation is read in order and streams from disk each epoch.
+    const [trainSpec, valSpec] = await Promise.all([readTensorSpec(ctx.inputs.train!), readTensorSpec(ctx.inputs.val!)]);
     const val = await streamedValidation(ctx.inputs.val!);
     const trainDir = ctx.inputs.train!;
-    const spec = train.spec;
+    const spec = trainSpec;
     // Items are 2D [H, W, C] with labels [H, W, 1], or 3D patches [D, H, W, C] with labels [D, H, W, 1].
     const rank = spec.x.shape.length;
     const labelsFit = spec.y.shape.length === rank && spec.y.shape[rank - 1] === 1 && spec.y.shape.slice(0, -1).join(',') === spec.x.shape.slice(0, -1).join(',');
@@ -90,16 +91,18 @@ export default defineStage<TrainParams>({
     const workers = resolveWorkers(hparams.workers, backend.name);
     ctx.recordEnv({ ...backendFacts(backend), trainWorkers: workers });
     ctx.print(
-      `${train.spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
+      `${spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
         `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
     const geometry = { shape, classes: spec.classes, loss: hparams.loss };
     const engine = workers > 1 ? await createParallelEngine(model, ctx.inputs.model!, geometry, workers, backend.name) : undefined;
     let result;
+    let train: TensorDatasetReader | null = null;
     try {
+      train = await TensorDatasetReader.open(trainDir);
       result = await trainLoop({
         model,
-        train: { x: train.x, y: train.y, count: train.spec.count },
+        train,
         val,
         shape,
         classes: spec.classes,
@@ -114,6 +117,7 @@ export default defineStage<TrainParams>({
       });
     } finally {
       await engine?.dispose();
+      await train?.close();
     }
     const summary: JsonObject = { ...result.summary, backend: backend.name } as unknown as JsonObject;
     if (result.status === 'interrupted') {

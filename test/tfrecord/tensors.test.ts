@@ -66,7 +66,9 @@ test('add rejects samples that do not fit the spec', async () => {
   const dir = path.join(makeTempDir(), 'ds');
   const writer = await TensorDatasetWriter.create(dir, { x: { shape: [2, 2], dtype: 'float32' }, y: { shape: [2, 2], dtype: 'uint8' }, classes: 1 });
   await assert.rejects(writer.add({ id: 'a', x: new Float32Array(3), y: new Uint8Array(4), info: {} }), /x has 3 values, the spec's shape \[2,2\] needs 4/);
-  await assert.rejects(writer.add({ id: 'a', x: new Float32Array(4), y: new Float32Array(4), info: {} }), /y is float32, the spec says uint8/);
+  await assert.rejects(writer.add({ id: 'a', x: new Float32Array(4), y: new Int32Array(4), info: {} }), /y is int32, the spec says uint8/);
+  // Float values are stored in a narrower dtype only when every one survives the trip.
+  await assert.rejects(writer.add({ id: 'a', x: new Float32Array(4), y: Float32Array.of(0, 0.5, 1, 1), info: {} }), /y: value 0\.5 at element 1 cannot be stored as uint8 without loss/);
   await writer.add({ id: 'a', x: new Float32Array(4), y: new Uint8Array(4), info: {} });
   await assert.rejects(writer.add({ id: 'a', x: new Float32Array(4), y: new Uint8Array(4), info: {} }), /added twice/);
   await writer.abort();
