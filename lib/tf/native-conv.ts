@@ -1,12 +1,17 @@
 // Native 2D and 3D convolutions for the wasm backend: the optional `flow-native-conv` addon (native/conv:
-// im2col + OpenBLAS sgemm) replaces wasm's Conv2D, FusedConv2D, Conv3D and flow's XNNPACK-composed gradient
-// kernels (lib/tf/wasm-kernels.ts, wasm-kernels-3d.ts) when it was built at install time. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose
-// "filter" is the whole upstream gradient, reaches a third of the forward convolution's rate there; OpenBLAS's
-// AVX2/AVX-512 GEMM does several times the work per second on the same core. The addon reads and writes the
-// wasm heap in place through Float32Array views, so nothing is copied. Without the addon (no C++ toolchain or
-// no libopenblas-dev when `npm ci` ran) flow keeps the wasm kernels; FLOW_NATIVE_CONV=0 turns it off.
+// im2col + flow's own packed GEMM, and direct loops for 8/16 channels) replaces wasm's Conv2D, FusedConv2D,
+// Conv3D and flow's XNNPACK-composed gradient kernels (lib/tf/wasm-kernels.ts, wasm-kernels-3d.ts) when `npm ci`
+// built it. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose "filter" is the
+// whole upstream gradient, reaches a third of the forward convolution's rate there; an AVX2/FMA micro-kernel
+// does several times the work per second on the same core. The addon needs no BLAS library (only a C++
+// compiler at install time), and reads and writes the wasm heap in place through Float32Array views, so
+// nothing is copied. Without it (no C++ toolchain, a platform node-gyp cannot build for) flow keeps the wasm
+// kernels, and env.json says why; on CPUs without AVX2+FMA the addon runs a portable micro-kernel and says so.
+// FLOW_NATIVE_CONV=0 turns it off.
 // The addon's source and build settings are part of every stage digest that reaches this module:
 // flow:digest-also native/conv/src/conv.cc
+// flow:digest-also native/conv/src/gemm.cc
+// flow:digest-also native/conv/src/gemm.h
 // flow:digest-also native/conv/binding.gyp
 import { createRequire } from 'node:module';
 import type { KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -25,7 +30,8 @@ interface NativeConvAddon {
   forward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, geometry: Int32Array): void;
   backpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   backpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
-  blas(): string;
+  /** Which GEMM micro-kernel and direct kernels this CPU runs (for env.json). */
+  kernels(): string;
 }
 
 interface ConvAttrs {
@@ -50,7 +56,7 @@ interface FusedConvAttrs extends ConvAttrs {
 /** What initBackend records: whether native convolutions are in use, and why (not). */
 export interface NativeConvStatus {
   active: boolean;
-  /** e.g. "OpenBLAS 0.3.21 … (core Haswell)", or why the addon is not used. */
+  /** e.g. "flow GEMM, AVX2+FMA 6x16 micro-kernel; direct AVX2 kernels for 8/16 channels", or why the addon is not used. */
   detail: string;
 }
 
@@ -68,7 +74,7 @@ function loadAddon(): NativeConvAddon | string {
     return require('flow-native-conv') as NativeConvAddon;
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    return `flow-native-conv is not built (${message}); install a C++ toolchain and libopenblas-dev, then npm ci`;
+    return `flow-native-conv is not built (${message}); install a C++ toolchain (g++, make, python3), then npm ci`;
   }
 }
 
@@ -226,7 +232,7 @@ export function registerNativeConvKernels(tf: Tf): NativeConvStatus {
   inFront('FusedConv2D', 'fused2d');
   inFront('Conv2DBackpropInput', 'inputGradient');
   inFront('Conv2DBackpropFilter', 'filterGradient');
-  status = { active: true, detail: loaded.blas() };
+  status = { active: true, detail: loaded.kernels() };
   return status;
 }
 

@@ -183,7 +183,13 @@ test('the convolution kernels in use are the native ones when flow-native-conv i
   }
   const off = process.env.FLOW_NATIVE_CONV === '0';
   assert.equal(status.active, built && !off, status.detail);
-  assert.match(info.kernels, status.active ? /native: im2col \+ OpenBLAS/ : /XNNPACK/);
-  // CI installs libopenblas-dev before npm ci (.ci/run), so there the addon must have been built.
+  assert.match(info.kernels, status.active ? /native: im2col \+ flow GEMM/ : /XNNPACK/);
+  // CI runs npm ci with a C++ toolchain and without OpenBLAS (.ci/run): the addon must have been built there.
   if (process.env.CI === 'true' && !off) assert.ok(built, 'CI: flow-native-conv was not built by npm ci');
+  // The micro-kernel the addon picked matches the CPU (Linux says in /proc/cpuinfo; elsewhere unchecked).
+  const flags = fs.existsSync('/proc/cpuinfo') ? (/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(/\s+/) : null;
+  if (status.active && flags !== null) {
+    const avx2 = flags.includes('avx2') && flags.includes('fma') && process.env.FLOW_NATIVE_PORTABLE === undefined;
+    assert.match(status.detail, avx2 ? /AVX2\+FMA 6x16 micro-kernel/ : /portable C\+\+ micro-kernel/);
+  }
 });

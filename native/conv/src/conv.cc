@@ -1,11 +1,16 @@
-// flow's native 2D and 3D convolutions for the TensorFlow.js wasm backend: im2col + OpenBLAS sgemm, channels
-// last (NHWC / NDHWC), dilation 1.
+// flow's native 2D and 3D convolutions for the TensorFlow.js wasm backend: im2col + flow's own packed GEMM
+// (gemm.cc: no BLAS library, so `npm ci` builds it with nothing but a C++ compiler), channels last (NHWC /
+// NDHWC), dilation 1.
 // The JS side (lib/tf/native-conv.ts) passes Float32Array views straight onto the wasm heap, so nothing is
 // copied in or out; the im2col scratch is native memory owned by the calling thread (each training worker
-// thread has its own). OpenBLAS runs single-threaded: flow already uses one worker thread per core.
+// thread has its own). The GEMM runs single-threaded: flow already uses one worker thread per core.
 #include <node_api.h>
-#include <cblas.h>
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#define FLOW_X86 1
+#endif
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -106,7 +111,8 @@ const float* columns(const float* x, const Geometry& g, int64_t n0, int64_t coun
 // and read once for only 8-16 multiply-adds per value. These kernels read a zero-padded copy of the input in
 // place instead, keeping a block of outputs (or of filter-gradient taps) in registers.
 
-// Set at load time: the CPU runs AVX2 and FMA (the direct kernels are compiled for them, nothing else is).
+// Set at load time: the CPU runs AVX2 and FMA (the direct kernels are compiled for them, nothing else is), and
+// neither FLOW_NATIVE_DIRECT nor FLOW_NATIVE_PORTABLE turned them off.
 bool directKernels = false;
 
 thread_local std::vector<float> padded;
@@ -128,6 +134,7 @@ const float* padImages(const float* src, int64_t count, int64_t d, int64_t h, in
   return padded.data();
 }
 
+#ifdef FLOW_X86
 // y[i, z, y, x, 0..8·CB) = Σ_taps Σ_c xp[i, z + kz, y + ky, x + kx, c] · w[kz, ky, kx, c, ·] over a padded input.
 template <int CB>
 __attribute__((target("avx2,fma"))) void directForwardKernel(const float* xp, const float* w, float* y, int64_t n, int64_t od,
@@ -274,6 +281,13 @@ bool directInputGradient(const float* dy, const float* w, float* dx, const Geome
   return true;
 }
 
+#else
+// Off x86 the direct kernels are not compiled (they are AVX2 code): every convolution takes the GEMM.
+bool directForward(const float*, const float*, float*, const Geometry&) { return false; }
+bool directFilterGradient(const float*, const float*, float*, const Geometry&) { return false; }
+bool directInputGradient(const float*, const float*, float*, const Geometry&) { return false; }
+#endif
+
 void applyBiasAndActivation(float* out, int64_t m, const float* bias, int activation, const Geometry& g) {
   if (bias == nullptr && activation == kLinear) return;
   for (int64_t r = 0; r < m; r++) {
@@ -299,7 +313,7 @@ void forward(const float* x, const float* w, const float* bias, int activation, 
     const int64_t m = count * g.rows();
     const float* col = columns(x, g, n0, count);
     float* out = y + n0 * g.rows() * g.co;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g.co, k, 1.0f, col, k, w, g.co, 0.0f, out, g.co);
+    flow::gemm(m, g.co, k, {col, k, 1}, {w, g.co, 1}, out, g.co, false);
     applyBiasAndActivation(out, m, bias, activation, g);
   }
 }
@@ -313,13 +327,15 @@ void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
     const float* grad = dy + n0 * g.rows() * g.co;
+    // dy · wᵀ, wᵀ being w [k, co] read with its strides swapped.
+    const flow::MatrixView wT{w, 1, g.co};
     if (g.pointwise()) {
       // dx = dy · wᵀ directly: the column matrix is the image itself.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, dx + n0 * g.inputSize(), k);
+      flow::gemm(m, k, g.co, {grad, g.co, 1}, wT, dx + n0 * g.inputSize(), k, false);
       continue;
     }
     scratch.resize(m * k);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, scratch.data(), k);
+    flow::gemm(m, k, g.co, {grad, g.co, 1}, wT, scratch.data(), k, false);
     col2im(scratch.data(), g, n0, count, dx);
   }
 }
@@ -332,9 +348,8 @@ void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& 
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
     const float* col = columns(x, g, n0, count);
-    // dw[k, co] (+)= colᵀ · dy over this chunk's rows.
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.co, m, 1.0f, col, k, dy + n0 * g.rows() * g.co, g.co,
-                n0 == 0 ? 0.0f : 1.0f, dw, g.co);
+    // dw[k, co] (+)= colᵀ · dy over this chunk's rows (colᵀ: col [m, k] with its strides swapped).
+    flow::gemm(k, g.co, m, {col, 1, k}, {dy + n0 * g.rows() * g.co, g.co, 1}, dw, g.co, n0 > 0);
   }
 }
 
@@ -435,9 +450,11 @@ napi_value BackpropFilter(napi_env env, napi_callback_info info) {
   });
 }
 
-// blas() → "OpenBLAS <config> (core <name>)" for env.json.
-napi_value Blas(napi_env env, napi_callback_info) {
-  std::string text = std::string(openblas_get_config()) + " (core " + openblas_get_corename() + ")";
+// kernels() → which GEMM micro-kernel and direct kernels this CPU runs, for env.json.
+napi_value Kernels(napi_env env, napi_callback_info) {
+  std::string text = flow::avx2Kernel() ? "flow GEMM, AVX2+FMA 6x16 micro-kernel" : "flow GEMM, portable C++ micro-kernel";
+  if (!flow::avx2Kernel()) text += std::getenv("FLOW_NATIVE_PORTABLE") != nullptr ? " (FLOW_NATIVE_PORTABLE set)" : " (this CPU has no AVX2+FMA)";
+  text += directKernels ? "; direct AVX2 kernels for 8/16 channels" : "; no direct kernels";
   napi_value result;
   napi_create_string_utf8(env, text.c_str(), text.size(), &result);
   return result;
@@ -446,14 +463,19 @@ napi_value Blas(napi_env env, napi_callback_info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  openblas_set_num_threads(1);
+#ifdef FLOW_X86
   __builtin_cpu_init();
-  directKernels = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("FLOW_NATIVE_DIRECT") == nullptr;
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("FLOW_NATIVE_PORTABLE") == nullptr;
+#else
+  const bool avx2 = false;
+#endif
+  flow::useAvx2Kernel(avx2);
+  directKernels = avx2 && std::getenv("FLOW_NATIVE_DIRECT") == nullptr;
   napi_property_descriptor properties[] = {
       {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"backpropInput", nullptr, BackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"backpropFilter", nullptr, BackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"blas", nullptr, Blas, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"kernels", nullptr, Kernels, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;
