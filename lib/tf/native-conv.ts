@@ -32,6 +32,21 @@ interface NativeConvAddon {
   backpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
   /** Which GEMM micro-kernel and direct kernels this CPU runs (for env.json). */
   kernels(): string;
+  copyBlocks(
+    source: Float32Array | Int32Array | Uint8Array,
+    sourceOffset: number,
+    sourceStride: number,
+    target: Float32Array | Int32Array | Uint8Array,
+    targetOffset: number,
+    targetStride: number,
+    run: number,
+    rows: number,
+  ): void;
+  columnSums(x: Float32Array, inner: number, out: Float32Array): void;
+  /** Geometry: n h w c kh kw sh sw padTop padLeft oh ow. */
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  /** Seconds per phase (im2col, gemm, col2im, pad, direct, bias+activation) on this thread since the last call. */
+  timers(): Record<string, number>;
 }
 
 interface ConvAttrs {
@@ -145,6 +160,8 @@ function makeOutput(backend: KernelBackend, shape: number[]): TensorInfo {
 type KernelArgs = Parameters<KernelFunc>[0];
 export type NativeConvolution = 'conv2d' | 'fused2d' | 'conv3d' | 'inputGradient' | 'filterGradient';
 
+
+
 let addon: NativeConvAddon | null = null;
 let tfRef: Tf | null = null;
 
@@ -234,6 +251,92 @@ export function registerNativeConvKernels(tf: Tf): NativeConvStatus {
   inFront('Conv2DBackpropFilter', 'filterGradient');
   status = { active: true, detail: loaded.kernels() };
   return status;
+}
+
+/** A typed array of the wasm heap (float32, int32 or bool/uint8). */
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Strided block copy: for each of `rows` rows r, `run` elements from source[sourceOffset + r·sourceStride] to
+ * target[targetOffset + r·targetStride]. memcpy in the addon when it is loaded; else JS (TypedArray.set for long
+ * runs, where its per-call cost pays off, an element loop for the short channel runs of a feature map).
+ */
+export function copyBlocks(source: HeapArray, sourceOffset: number, sourceStride: number, target: HeapArray, targetOffset: number, targetStride: number, run: number, rows: number): void {
+  if (addon !== null && source.BYTES_PER_ELEMENT === target.BYTES_PER_ELEMENT) {
+    addon.copyBlocks(source, sourceOffset, sourceStride, target, targetOffset, targetStride, run, rows);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    const from = sourceOffset + r * sourceStride;
+    const to = targetOffset + r * targetStride;
+    if (run >= 32) target.set(source.subarray(from, from + run), to);
+    else for (let i = 0; i < run; i++) target[to + i] = source[from + i]!;
+  }
+}
+
+/**
+ * 2D max pooling's gradient into a zeroed-or-not dx (NHWC, dilation 1; geometry n h w c kh kw sh sw padTop
+ * padLeft oh ow): each window's dy goes to its maximum, the first in row-major window order on ties (the cpu
+ * backend's rule), windows clipped to the input. In the addon when it is loaded, else the same loops in JS.
+ */
+export function maxPoolGradient(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void {
+  if (addon !== null) {
+    addon.maxPoolGrad(x, dy, dx, geometry);
+    return;
+  }
+  const [n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow] = Array.from(geometry) as [number, number, number, number, number, number, number, number, number, number, number, number];
+  dx.fill(0);
+  const best = new Float32Array(c);
+  const where = new Int32Array(c);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = Math.max(0, oy * sh - pt);
+      const y1 = Math.min(h, oy * sh - pt + kh);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = Math.max(0, ox * sw - pl);
+        const x1 = Math.min(w, ox * sw - pl + kw);
+        best.fill(Number.NEGATIVE_INFINITY);
+        where.fill(-1);
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const base = ((b * h + iy) * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) {
+              if (x[base + ch]! > best[ch]!) {
+                best[ch] = x[base + ch]!;
+                where[ch] = base + ch;
+              }
+            }
+          }
+        }
+        const grad = ((b * oh + oy) * ow + ox) * c;
+        for (let ch = 0; ch < c; ch++) if (where[ch]! >= 0) dx[where[ch]!]! += dy[grad + ch]!;
+      }
+    }
+  }
+}
+
+/**
+ * target[i] = Σ_o source[o·inner + i] (target holds `inner` values), accumulated in float64 in row order: in the
+ * addon when it is loaded, else in JS, with the same bits either way.
+ */
+export function columnSums(source: Float32Array, inner: number, target: Float32Array): void {
+  if (addon !== null) {
+    addon.columnSums(source, inner, target);
+    return;
+  }
+  const totals = new Float64Array(inner);
+  for (let base = 0; base < source.length; base += inner) {
+    for (let i = 0; i < inner; i++) totals[i]! += source[base + i]!;
+  }
+  target.set(totals);
+}
+
+/**
+ * The addon's own phase timers on this thread since the last call (which resets them), for bench/step-profile.ts;
+ * null when the addon is not in use.
+ */
+export function nativeConvTimers(): Record<string, number> | null {
+  return addon === null ? null : addon.timers();
 }
 
 /** Whether native convolutions are registered in this process (null before initBackend('wasm')). */
