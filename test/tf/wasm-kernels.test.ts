@@ -117,6 +117,21 @@ test('wasm Tile (block-copy replacement) matches cpu exactly, including batch-no
   }
 });
 
+test('wasm Identity shares its input\'s data: a clone outlives its source and frees nothing twice', async () => {
+  await initBackend('wasm');
+  const tf = getTf();
+  const before = tf.memory().numTensors;
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x);
+  const z = tf.clone(y);
+  assert.ok(y.dataId === x.dataId && z.dataId === x.dataId, 'the clones share the source\'s data');
+  x.dispose();
+  y.dispose();
+  assert.deepEqual(Array.from(await z.data()), [1, 2, 3, 4]);
+  z.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
 test('wasm maxPool gradient equals cpu (2x2 / 3x3 windows, strides 1-2, same/valid, ties and negative values)', async () => {
   // Values rounded to a coarse grid so windows hold ties (the first maximum in window order takes the gradient)
   // and all-negative windows.

@@ -86,13 +86,20 @@ void packB(const MatrixView& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, 
   }
 }
 
-// c[0..6, 0..16] (+)= a-panel · b-panel over kc, c with row stride ldc. Plain loops the compiler vectorizes for
+// The A operand of one micro-tile: 6 rows, row r's p-th value at data[r * rowStride + p * colStride]. A packed
+// micro-panel is (1, 6); an unpacked row-major block is (lda, 1), a transposed one (1, lda).
+struct PanelA {
+  const float* data;
+  int64_t rowStride, colStride;
+};
+
+// c[0..6, 0..16] (+)= A-panel · b-panel over kc, c with row stride ldc. Plain loops the compiler vectorizes for
 // whatever the target has (SSE2, NEON); the fallback on CPUs without AVX2 + FMA.
-void kernelPortable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+void kernelPortable(int64_t kc, PanelA a, const float* b, float* c, int64_t ldc, bool accumulate) {
   float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+  for (int64_t p = 0; p < kc; p++, b += NR) {
     for (int64_t r = 0; r < MR; r++) {
-      const float ar = a[r];
+      const float ar = a.data[r * a.rowStride + p * a.colStride];
       for (int64_t j = 0; j < NR; j++) acc[r][j] += ar * b[j];
     }
   }
@@ -104,23 +111,25 @@ void kernelPortable(int64_t kc, const float* a, const float* b, float* c, int64_
 
 #ifdef FLOW_X86
 // The same with AVX2 + FMA: 12 accumulators (6 rows x two 8-wide halves), two B loads and six broadcasts per p.
-__attribute__((target("avx2,fma"))) void kernelAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+__attribute__((target("avx2,fma"))) void kernelAvx2(int64_t kc, PanelA panel, const float* b, float* c, int64_t ldc, bool accumulate) {
+  const float* a = panel.data;
+  const int64_t r1 = panel.rowStride, r2 = 2 * r1, r3 = 3 * r1, r4 = 4 * r1, r5 = 5 * r1, step = panel.colStride;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t p = 0; p < kc; p++, a += MR, b += NR) {
+  for (int64_t p = 0; p < kc; p++, a += step, b += NR) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 ar = _mm256_broadcast_ss(a + 0);
+    __m256 ar = _mm256_broadcast_ss(a);
     c00 = _mm256_fmadd_ps(ar, b0, c00), c01 = _mm256_fmadd_ps(ar, b1, c01);
-    ar = _mm256_broadcast_ss(a + 1);
+    ar = _mm256_broadcast_ss(a + r1);
     c10 = _mm256_fmadd_ps(ar, b0, c10), c11 = _mm256_fmadd_ps(ar, b1, c11);
-    ar = _mm256_broadcast_ss(a + 2);
+    ar = _mm256_broadcast_ss(a + r2);
     c20 = _mm256_fmadd_ps(ar, b0, c20), c21 = _mm256_fmadd_ps(ar, b1, c21);
-    ar = _mm256_broadcast_ss(a + 3);
+    ar = _mm256_broadcast_ss(a + r3);
     c30 = _mm256_fmadd_ps(ar, b0, c30), c31 = _mm256_fmadd_ps(ar, b1, c31);
-    ar = _mm256_broadcast_ss(a + 4);
+    ar = _mm256_broadcast_ss(a + r4);
     c40 = _mm256_fmadd_ps(ar, b0, c40), c41 = _mm256_fmadd_ps(ar, b1, c41);
-    ar = _mm256_broadcast_ss(a + 5);
+    ar = _mm256_broadcast_ss(a + r5);
     c50 = _mm256_fmadd_ps(ar, b0, c50), c51 = _mm256_fmadd_ps(ar, b1, c51);
   }
   const __m256 rows[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
@@ -134,10 +143,10 @@ __attribute__((target("avx2,fma"))) void kernelAvx2(int64_t kc, const float* a, 
 }
 #endif
 
-using Kernel = void (*)(int64_t, const float*, const float*, float*, int64_t, bool);
+using Kernel = void (*)(int64_t, PanelA, const float*, float*, int64_t, bool);
 
 // One micro-tile of C: straight into C when it is a whole 6x16 tile, else through a scratch tile.
-inline void microTile(Kernel kernel, int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t rows, int64_t cols,
+inline void microTile(Kernel kernel, int64_t kc, PanelA a, const float* b, float* c, int64_t ldc, int64_t rows, int64_t cols,
                       bool accumulate) {
   if (rows == MR && cols == NR) {
     kernel(kc, a, b, c, ldc, accumulate);
@@ -173,6 +182,11 @@ void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
   const Kernel kernel = kernelPortable;
 #endif
   const int64_t ncMax = std::min(NC, (n + NR - 1) / NR * NR);
+  // A is packed only where its blocks are reused across many B micro-panels (n > 64). For the narrow n of most
+  // convolutions (16-64 output channels) the micro-kernel reads A where it lies, in rows (or, transposed, in
+  // columns): packing would copy all of A, usually an im2col matrix, for at most 4 passes over it. A block's
+  // last, partial panel is always packed (zero rows), since reading past A's end is not allowed.
+  const bool packWholeA = n > 64 || (a.colStride != 1 && a.rowStride != 1);
   float* bufA = packedA.reserve(MC * KC);
   float* bufB = packedB.reserve(KC * ncMax);
   const int64_t kBlocks = (k + KC - 1) / KC;
@@ -185,11 +199,15 @@ void gemm(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, float* c,
       packB(b, pc, kc, jc, nc, bufB);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
-        packA(a, ic, mc, pc, kc, bufA);
+        const int64_t whole = mc / MR * MR;  // rows in whole panels
+        if (packWholeA) packA(a, ic, mc, pc, kc, bufA);
+        else if (whole < mc) packA(a, ic + whole, mc - whole, pc, kc, bufA + whole * kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const float* panelB = bufB + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            microTile(kernel, kc, bufA + ir * kc, panelB, c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), add);
+            const PanelA panel = packWholeA || ir >= whole ? PanelA{bufA + ir * kc, 1, MR}
+                                                           : PanelA{a.data + (ic + ir) * a.rowStride + pc * a.colStride, a.rowStride, a.colStride};
+            microTile(kernel, kc, panel, panelB, c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr), add);
           }
         }
       }
