@@ -333,10 +333,20 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
   const mainRuns = new Map<number, Measurement[]>();
   const torchRuns = new Map<string, TorchMeasurement[]>(); // by `${version} ${size}`
   const torchFailures = new Set<string>();
+  const singleThreadTorch = new Map<number, TorchMeasurement>();
   for (const { size, main, others } of perSize) {
     for (const row of others) {
       const measured = measureRow(row, notes);
       if (measured !== null) flowRows.push(measured);
+    }
+    // One core each: the newest PyTorch on 1 thread beside flow's 1-worker row. On a loaded machine this pair is
+    // the steadier comparison: a descheduled thread stalls every OpenMP barrier of a 2-thread PyTorch step.
+    const newest = torchBuilds.at(-1);
+    if (newest !== undefined && main !== null && threads > 1) {
+      process.stderr.write(`  measuring PyTorch ${newest.version} 1 thread ${size}px ...\n`);
+      const measured = runTorch(newest, settings, main, 1);
+      if (typeof measured === 'string') notes.push(`did not run: PyTorch ${newest.version} 1 thread ${size}px: ${measured}`);
+      else singleThreadTorch.set(size, measured);
     }
     for (let round = 0; round < roundCount; round++) {
       const measureFlow = () => {
@@ -390,6 +400,8 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
     for (const other of flowRows.filter((f) => f.size === size && f.backend !== 'cpu')) {
       rows.push([`flow ${label(other)}`, `${other.workers} workers`, String(size), String(other.batch), fmt(other.trainImagesPerSec), fmt(other.trainImagesPerSec, 1), fmt(other.inferImagesPerSec), percent(other.inputShare), fmt(other.peakRssMiB, 0)]);
     }
+    const single = singleThreadTorch.get(size);
+    if (single !== undefined) rows.push([`PyTorch ${single.torch}`, '1 thread', String(size), String(r.batch), fmt(single.trainImagesPerSec), fmt(single.trainImagesPerSec, 1), fmt(single.inferImagesPerSec), '-', fmt(single.peakRssMiB, 0)]);
   }
   for (const other of flowRows.filter((f) => f.backend === 'cpu')) {
     rows.push([`flow ${label(other)}`, `${other.workers} workers`, String(other.size), String(other.batch), fmt(other.trainImagesPerSec), fmt(other.trainImagesPerSec, 1), fmt(other.inferImagesPerSec), percent(other.inputShare), fmt(other.peakRssMiB, 0)]);
@@ -419,6 +431,18 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
         `${fmt(flow.peakRssMiB, 0)} / ${fmt(torch.peakRssMiB, 0)}`,
       ]);
     }
+    const single = singleThreadTorch.get(size);
+    const oneWorker = flowRows.find((f) => f.size === size && f.backend === 'wasm' && f.kernels === flow.last.kernels && f.workers === 1);
+    if (single !== undefined && oneWorker !== undefined && single.params === oneWorker.params) {
+      versus.push([
+        String(size),
+        `${single.torch}, 1 thread vs flow 1 worker`,
+        `${(oneWorker.trainImagesPerSec / single.trainImagesPerSec).toFixed(2)}x`,
+        `${(oneWorker.inferImagesPerSec / single.inferImagesPerSec).toFixed(2)}x`,
+        `${(oneWorker.peakRssMiB / single.peakRssMiB).toFixed(2)}x`,
+        `${fmt(oneWorker.peakRssMiB, 0)} / ${fmt(single.peakRssMiB, 0)}`,
+      ]);
+    }
   }
 
   const kernelsByLabel = new Map([...flowRows, ...[...mains.values()].map((m) => m.last)].map((r) => [label(r), r.kernelsDetail]));
@@ -439,7 +463,7 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
         `infer img/s: 2 batches; flow: validation through the engine's evaluate (one batch per worker thread); PyTorch: eval() + inference_mode on ${threads} threads; both after one warm-up pass (none on cpu)`,
         `input share: gather + augmentBatch time / step time (goal < ${percent(GOAL_INPUT_SHARE)})`,
         ...(torchBuilds.length === 0 ? ['PyTorch not found (no python with torch among --pythons, .bench-venv, python3, /usr/bin/python3): run bench/setup-pytorch.sh; no ratios'] : [`PyTorch builds: ${torchBuilds.map((b) => `${b.version} (${b.python})`).join(', ')}`]),
-        ...(cpu.length > 0 ? [] : ['pure-JS cpu row left out (--quick; a step takes minutes): add --cpu-sizes 64']),
+        ...(cpu.length > 0 ? [] : ['pure-JS cpu row left out (--quick or an empty --cpu-sizes; a step takes minutes): add --cpu-sizes 64']),
         ...notes,
       ],
     },
@@ -449,7 +473,10 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
       title: `flow (${mains.values().next().value?.last.workers ?? threads} workers) / PyTorch (${threads} threads), same run, same network, loss, optimiser and batch`,
       columns: ['px', 'PyTorch', `train (goal >= ${GOAL_TRAIN}x)`, `infer (goal >= ${GOAL_INFER}x)`, `peak RSS (goal <= ${GOAL_RSS}x at ${GOAL_RSS_SIZE} px)`, 'RSS MiB flow / PyTorch'],
       rows: versus,
-      notes: [`anchor: PyTorch ${anchor.version}, the newest build found; ratios are flow's figure over PyTorch's (RSS: lower is better)`],
+      notes: [
+        `anchor: PyTorch ${anchor.version}, the newest build found; ratios are flow's figure over PyTorch's (RSS: lower is better)`,
+        'on a loaded machine (see the load above) the 2-thread PyTorch figures suffer more than flow\'s independent workers; the 1-thread / 1-worker rows compare one core each and are the steadier read',
+      ],
     });
   }
   return tables;
