@@ -1,23 +1,34 @@
-// U-Net training/inference speed as a flow user gets it, one table per run. Each row is a configuration the
-// train stage can run: its engine (LocalGradientEngine on 1 worker, DataParallelEngine on 2) + TrainOptimizer,
-// the Carvana U-Net and settings as pipelines/carvana.yaml has them (filters 16, depth 3, no batch norm, batch 8,
-// Adam, BCE + Dice, its augmentation), at 64, 128 and 256 px:
+// U-Net training/inference speed as a flow user gets it, against PyTorch on the same network in the same run.
+// flow's rows are configurations the train stage can run: its engine (LocalGradientEngine on 1 worker,
+// DataParallelEngine on 2) + TrainOptimizer, the Carvana U-Net and settings as pipelines/carvana.yaml has them
+// (filters 16, depth 3, no batch norm, batch 8, Adam, BCE + Dice, its augmentation), at 64, 128 and 256 px:
 //   wasm with native convolutions on 2 workers (the default), the same on 1 worker, wasm with the XNNPACK-composed
-//   kernels on 2 workers (FLOW_NATIVE_CONV=0), and the pure-JS cpu backend for one step at 64 px,
-// beside PyTorch's CPU figures measured on this machine class (2 threads: 100 / 24 / 4.2 images/s; 1 thread:
-// 66 / 16 / 3.0; goal: at least 0.5x the 2-thread figure using both cores).
+//   kernels on 2 workers (FLOW_NATIVE_CONV=0), and the pure-JS cpu backend for one step at 64 px.
+// PyTorch's rows run bench/unet_torch.py, the same network (its parameter count is checked against flow's
+// model), loss, optimiser and batch, on as many threads as flow has workers, for every PyTorch build found
+// (Debian's python3-torch; a newer CPU wheel in .bench-venv, see bench/setup-pytorch.sh). The default flow row
+// and every PyTorch row are measured in alternating rounds (flow first, then PyTorch first), so a load change on
+// a shared machine hits both sides; figures are the means of the rounds. The newest PyTorch is the anchor of
+// the goals: training >= 0.8x, inference >= 1x, peak RSS at 256 px <= 1.25x PyTorch's.
 // Each row runs in its own child process, so peak RSS (worker threads included) is that configuration's alone.
 // Run: node --import tsx bench/train-speed.ts [--quick] [--sizes 64,128,256] [--cpu-sizes 64] [--steps N]
+//      [--rounds N] [--pythons /path/to/python,...]
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, type BackendInfo, type BackendName } from '../lib/tf/backend.js';
 import { nativeConvStatus } from '../lib/tf/native-conv.js';
 import { resolveWorkers } from '../lib/train/parallel.js';
+import { ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON } from '../lib/train/optimizers.js';
+import { DICE_SMOOTH, EPSILON } from '../lib/train/losses.js';
+import { repoRoot } from '../test/helpers/paths.js';
 import {
   argValue,
   augmentedBatches,
   carvanaTrainSettings,
   describeSettings,
+  type CarvanaTrainSettings,
   startEngine,
   syntheticData,
   timeTrainingSteps,
@@ -28,10 +39,12 @@ import { isMainModule, machineLine, printTables, quickFromArgv, type BenchOption
 
 /** wasm32 caps each heap at 4 GiB: a row whose batch does not fit is rerun with this batch (and says so). */
 const FALLBACK_BATCH = 4;
-const PYTORCH_2T: Record<number, number> = { 64: 100, 128: 24, 256: 4.2 };
-const PYTORCH_1T: Record<number, number> = { 64: 66, 128: 16, 256: 3.0 };
-/** The issue's goal: at least this fraction of PyTorch's 2-thread training images/s. */
-const GOAL_VS_PYTORCH_2T = 0.5;
+/** The issue's goals against the anchor PyTorch on as many threads as flow's workers. */
+const GOAL_TRAIN = 0.8;
+const GOAL_INFER = 1;
+const GOAL_RSS = 1.25;
+const GOAL_RSS_SIZE = 256;
+const TORCH_TWIN = path.join(repoRoot, 'bench', 'unet_torch.py');
 /** The issue's goal for the input pipeline's share of the step time. */
 const GOAL_INPUT_SHARE = 0.05;
 
@@ -58,6 +71,8 @@ interface Measurement extends RowPlan {
   inferImagesPerSec: number;
   peakRssMiB: number;
   finalLoss: number;
+  /** The model's parameter count (the PyTorch twin must have the same). */
+  params: number;
 }
 
 function label(plan: Pick<RowPlan, 'backend' | 'kernels'>): string {
@@ -98,6 +113,7 @@ async function measure(plan: RowPlan): Promise<Measurement> {
         inferImagesPerSec,
         peakRssMiB: process.resourceUsage().maxRSS / 1024,
         finalLoss: timing.finalLoss,
+        params: model.countParams(),
       };
     } finally {
       await engine.dispose();
@@ -148,24 +164,87 @@ function fmt(value: number, digits = 2): string {
   return value >= 100 ? value.toFixed(0) : value.toFixed(digits);
 }
 
-/** PyTorch's reference figures as the issue writes them (66 / 16 / 3.0). */
-function reference(value: number): string {
-  return value >= 10 ? value.toFixed(0) : value.toFixed(1);
-}
-
-/** Ratio to PyTorch's 2-thread figure; the goal applies to rows using both cores, 1-worker rows add the 1-thread ratio. */
-function versusPytorch(row: Measurement): string {
-  const twoThreads = PYTORCH_2T[row.size];
-  const oneThread = PYTORCH_1T[row.size];
-  if (twoThreads === undefined || oneThread === undefined) return '-';
-  const ratio = row.trainImagesPerSec / twoThreads;
-  const text = `${ratio.toFixed(2)}x of ${reference(twoThreads)}`;
-  if (row.workers === 1) return `${text} (1T: ${(row.trainImagesPerSec / oneThread).toFixed(2)}x of ${reference(oneThread)})`;
-  return `${text}: ${ratio >= GOAL_VS_PYTORCH_2T ? 'met' : 'not met'}`;
-}
-
 function percent(share: number): string {
   return `${(100 * share).toFixed(share < 0.01 ? 2 : 1)}%`;
+}
+
+// ---- PyTorch, measured in the same run ----
+
+/** One PyTorch build: the interpreter that imports it and its version. */
+interface TorchBuild {
+  python: string;
+  version: string;
+}
+
+interface TorchMeasurement {
+  torch: string;
+  threads: number;
+  params: number;
+  trainImagesPerSec: number;
+  inferImagesPerSec: number;
+  peakRssMiB: number;
+  finalLoss: number;
+}
+
+/** Numeric parts of a version ("2.13.0+cpu" → [2, 13, 0]), for ordering builds. */
+function versionParts(version: string): number[] {
+  return (version.split(/[+a-z]/i)[0] ?? '').split('.').map((part) => Number.parseInt(part, 10) || 0);
+}
+
+function compareVersions(a: string, b: string): number {
+  const [x, y] = [versionParts(a), versionParts(b)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+}
+
+/**
+ * The PyTorch builds on this machine, oldest first, one per version: the interpreters named by --pythons, then
+ * .bench-venv's (bench/setup-pytorch.sh puts a newer CPU wheel there), python3 on PATH and Debian's /usr/bin/python3.
+ */
+function findTorchBuilds(extra: readonly string[], notes: string[]): TorchBuild[] {
+  const candidates = [...extra, path.join(repoRoot, '.bench-venv', 'bin', 'python'), 'python3', '/usr/bin/python3'];
+  const builds: TorchBuild[] = [];
+  for (const python of [...new Set(candidates)]) {
+    if (path.isAbsolute(python) && !fs.existsSync(python)) continue;
+    const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120_000 });
+    const version = probe.status === 0 ? probe.stdout.trim().split('\n').at(-1) : undefined;
+    if (version === undefined || version === '') {
+      if (extra.includes(python)) notes.push(`--pythons ${python}: no torch there (${probe.error?.message ?? probe.stderr.trim().split('\n').at(-1) ?? 'exit ' + probe.status})`);
+      continue;
+    }
+    if (!builds.some((build) => build.version === version)) builds.push({ python, version });
+  }
+  return builds.sort((a, b) => compareVersions(a.version, b.version));
+}
+
+/** One PyTorch row in a child python: the twin with flow's settings (no figure of flow's is passed, only settings). */
+function runTorch(build: TorchBuild, settings: CarvanaTrainSettings, plan: RowPlan, threads: number): TorchMeasurement | string {
+  const twinSettings = {
+    size: plan.size,
+    batch: plan.batch,
+    filters: settings.filters,
+    depth: settings.depth,
+    lr: settings.lr,
+    loss: settings.loss,
+    optimizer: settings.optimizer,
+    momentum: settings.momentum,
+    weightDecay: settings.weightDecay,
+    beta1: ADAM_BETA1,
+    beta2: ADAM_BETA2,
+    adamEpsilon: ADAM_EPSILON,
+    lossEpsilon: EPSILON,
+    diceSmooth: DICE_SMOOTH,
+    threads,
+    warmup: Math.max(1, plan.warmup),
+    steps: plan.steps,
+  };
+  if (settings.batchNorm) return 'the PyTorch twin has no batch norm, but the pipeline turns it on';
+  const result = spawnSync(build.python, [TORCH_TWIN, JSON.stringify(twinSettings)], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 20 * 60_000 });
+  const line = result.stdout.split('\n').find((l) => l.startsWith('{'));
+  if (result.status !== 0 || line === undefined) {
+    return `${result.stderr.trim().split('\n').at(-1) ?? ''} (exit ${result.status ?? result.signal})`;
+  }
+  return JSON.parse(line) as TorchMeasurement;
 }
 
 export interface TrainSpeedOptions extends BenchOptions {
@@ -174,30 +253,60 @@ export interface TrainSpeedOptions extends BenchOptions {
   cpuSizes?: number[];
   /** Timed steps per wasm row (default: defaultSteps). */
   steps?: number;
+  /** Alternating rounds of the default flow row and every PyTorch row (default 2; 1 with --quick). */
+  rounds?: number;
+  /** Python interpreters to look for PyTorch in, before the default places. */
+  pythons?: string[];
 }
 
-/** The rows to measure, in order: per size the backend auto picks (if not wasm), then the wasm rows; the cpu rows last. */
-function planRows(options: TrainSpeedOptions, picked: BackendInfo, wasm: BackendInfo | null, nativeBuilt: boolean, batch: number): RowPlan[] {
+/** The rows to measure once, per size: the backend auto picks (if not wasm), the non-default wasm rows; the cpu rows last. */
+function planRows(options: TrainSpeedOptions, picked: BackendInfo, wasm: BackendInfo | null, nativeBuilt: boolean, batch: number) {
   const sizes = options.sizes ?? (options.quick ? [64] : [64, 128, 256]);
   // One cpu step takes minutes: --quick leaves it out unless asked for.
   const cpuSizes = options.cpuSizes ?? (options.quick ? [] : [64]);
-  const plan: RowPlan[] = [];
-  for (const size of sizes) {
+  const workers = resolveWorkers('auto', 'wasm');
+  const perSize = sizes.map((size) => {
     const { warmup, steps: defaultCount } = defaultSteps(size, options.quick);
     const steps = options.steps ?? defaultCount;
-    const row = (backend: BackendName, kernels: Kernels, workers: number): RowPlan => ({ backend, kernels, workers, size, batch, warmup, steps });
-    // A backend auto prefers to wasm (native TensorFlow) is what the user gets: measure it first.
-    if (picked.name !== 'wasm' && picked.name !== 'cpu') plan.push(row(picked.name, 'own', resolveWorkers('auto', picked.name)));
-    if (wasm === null) continue;
-    const workers = resolveWorkers('auto', 'wasm');
-    if (nativeBuilt) {
-      plan.push(row('wasm', 'native', workers));
-      if (workers !== 1) plan.push(row('wasm', 'native', 1));
+    const row = (backend: BackendName, kernels: Kernels, count: number): RowPlan => ({ backend, kernels, workers: count, size, batch, warmup, steps });
+    const others: RowPlan[] = [];
+    // A backend auto prefers to wasm (native TensorFlow) is what the user gets: measure it too.
+    if (picked.name !== 'wasm' && picked.name !== 'cpu') others.push(row(picked.name, 'own', resolveWorkers('auto', picked.name)));
+    const main = wasm === null ? null : row('wasm', nativeBuilt ? 'native' : 'xnnpack', workers);
+    if (wasm !== null && nativeBuilt) {
+      if (workers !== 1) others.push(row('wasm', 'native', 1));
+      others.push(row('wasm', 'xnnpack', workers));
     }
-    plan.push(row('wasm', 'xnnpack', workers));
-  }
-  for (const size of cpuSizes) plan.push({ backend: 'cpu', kernels: 'own', workers: resolveWorkers('auto', 'cpu'), size, batch, warmup: 0, steps: 1 });
-  return plan;
+    return { size, main, others };
+  });
+  const cpu = cpuSizes.map((size): RowPlan => ({ backend: 'cpu', kernels: 'own', workers: resolveWorkers('auto', 'cpu'), size, batch, warmup: 0, steps: 1 }));
+  return { perSize, cpu };
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** A row measured over rounds: the means, the per-round train figures and the largest peak RSS. */
+interface Averaged<T> {
+  last: T;
+  train: number[];
+  infer: number[];
+  peakRssMiB: number;
+}
+
+function average<T extends { trainImagesPerSec: number; inferImagesPerSec: number; peakRssMiB: number }>(runs: T[]): Averaged<T> | null {
+  if (runs.length === 0) return null;
+  return { last: runs.at(-1)!, train: runs.map((r) => r.trainImagesPerSec), infer: runs.map((r) => r.inferImagesPerSec), peakRssMiB: Math.max(...runs.map((r) => r.peakRssMiB)) };
+}
+
+function rounds(values: number[]): string {
+  return values.map((v) => fmt(v, 1)).join(' / ');
+}
+
+function ratioText(ratio: number, goal: number, atMost = false): string {
+  const met = atMost ? ratio <= goal : ratio >= goal;
+  return `${ratio.toFixed(2)}x ${met ? 'met' : 'not met'}`;
 }
 
 export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
@@ -214,64 +323,163 @@ export async function run(options: TrainSpeedOptions): Promise<BenchTable[]> {
   }
   const native = nativeConvStatus();
   const nativeBuilt = native?.active ?? false;
-  const plan = planRows(options, picked, wasm, nativeBuilt, settings.batch);
-  const rows: Measurement[] = [];
-  for (const row of plan) {
+  const { perSize, cpu } = planRows(options, picked, wasm, nativeBuilt, settings.batch);
+  const threads = resolveWorkers('auto', 'wasm');
+  const torchBuilds = findTorchBuilds(options.pythons ?? [], notes);
+  const roundCount = options.rounds ?? (options.quick ? 1 : 2);
+  const loadBefore = machineLine();
+
+  const flowRows: Measurement[] = [];
+  const mainRuns = new Map<number, Measurement[]>();
+  const torchRuns = new Map<string, TorchMeasurement[]>(); // by `${version} ${size}`
+  const torchFailures = new Set<string>();
+  const singleThreadTorch = new Map<number, TorchMeasurement>();
+  for (const { size, main, others } of perSize) {
+    for (const row of others) {
+      const measured = measureRow(row, notes);
+      if (measured !== null) flowRows.push(measured);
+    }
+    // One core each: the newest PyTorch on 1 thread beside flow's 1-worker row. On a loaded machine this pair is
+    // the steadier comparison: a descheduled thread stalls every OpenMP barrier of a 2-thread PyTorch step.
+    const newest = torchBuilds.at(-1);
+    if (newest !== undefined && main !== null && threads > 1) {
+      process.stderr.write(`  measuring PyTorch ${newest.version} 1 thread ${size}px ...\n`);
+      const measured = runTorch(newest, settings, main, 1);
+      if (typeof measured === 'string') notes.push(`did not run: PyTorch ${newest.version} 1 thread ${size}px: ${measured}`);
+      else singleThreadTorch.set(size, measured);
+    }
+    for (let round = 0; round < roundCount; round++) {
+      const measureFlow = () => {
+        if (main === null) return;
+        const measured = measureRow(main, notes);
+        if (measured !== null) mainRuns.set(size, [...(mainRuns.get(size) ?? []), measured]);
+      };
+      const measureTorch = (build: TorchBuild) => {
+        const key = `${build.version} ${size}`;
+        if (torchFailures.has(key)) return;
+        process.stderr.write(`  measuring PyTorch ${build.version} ${threads} threads ${size}px (round ${round + 1}) ...\n`);
+        // The batch flow's main row ran with (it may have fallen back).
+        const batch = mainRuns.get(size)?.at(-1)?.batch ?? settings.batch;
+        const measured = runTorch(build, settings, { ...(main ?? perSize[0]!.main!), size, batch }, threads);
+        if (typeof measured === 'string') {
+          torchFailures.add(key);
+          notes.push(`did not run: PyTorch ${build.version} ${size}px: ${measured}`);
+        } else {
+          torchRuns.set(key, [...(torchRuns.get(key) ?? []), measured]);
+        }
+      };
+      // Alternate who goes first, so a load change on a shared machine hits both sides alike.
+      if (round % 2 === 0) {
+        measureFlow();
+        torchBuilds.forEach(measureTorch);
+      } else {
+        [...torchBuilds].reverse().forEach(measureTorch);
+        measureFlow();
+      }
+    }
+  }
+  for (const row of cpu) {
     const measured = measureRow(row, notes);
-    if (measured !== null) rows.push(measured);
+    if (measured !== null) flowRows.push(measured);
   }
 
-  const find = (size: number, kernels: Kernels, workers: number, backend: BackendName = 'wasm') =>
-    rows.find((r) => r.size === size && r.kernels === kernels && r.workers === workers && r.backend === backend);
-  const defaultWorkers = resolveWorkers('auto', 'wasm');
-  const ratios: string[] = [];
-  for (const size of [...new Set(rows.map((r) => r.size))]) {
-    const best = find(size, nativeBuilt ? 'native' : 'xnnpack', defaultWorkers);
-    if (best === undefined) continue;
-    const parts: string[] = [];
-    const xnnpack = find(size, 'xnnpack', defaultWorkers);
-    const single = find(size, best.kernels, 1);
-    const cpu = find(size, 'own', resolveWorkers('auto', 'cpu'), 'cpu');
-    if (nativeBuilt && xnnpack) parts.push(`native/XNNPACK ${(best.trainImagesPerSec / xnnpack.trainImagesPerSec).toFixed(2)}x train, ${(best.inferImagesPerSec / xnnpack.inferImagesPerSec).toFixed(2)}x infer`);
-    if (single && single !== best) parts.push(`${defaultWorkers} workers/1 worker ${(best.trainImagesPerSec / single.trainImagesPerSec).toFixed(2)}x train`);
-    if (cpu) parts.push(`vs pure-JS cpu ${fmt(best.trainImagesPerSec / cpu.trainImagesPerSec, 1)}x train, ${fmt(best.inferImagesPerSec / cpu.inferImagesPerSec, 1)}x infer`);
-    if (parts.length > 0) ratios.push(`${size}px, ${label(best)} ${defaultWorkers} workers: ${parts.join('; ')}`);
+  // Table 1: every configuration.
+  const rows: string[][] = [];
+  const mains = new Map<number, Averaged<Measurement>>();
+  for (const { size } of perSize) {
+    const averaged = average(mainRuns.get(size) ?? []);
+    if (averaged === null) continue;
+    mains.set(size, averaged);
+    const r = averaged.last;
+    rows.push([`flow ${label(r)}`, `${r.workers} workers`, String(size), String(r.batch), fmt(mean(averaged.train)), rounds(averaged.train), fmt(mean(averaged.infer)), percent(r.inputShare), fmt(averaged.peakRssMiB, 0)]);
+    for (const build of torchBuilds) {
+      const torch = average(torchRuns.get(`${build.version} ${size}`) ?? []);
+      if (torch === null) continue;
+      rows.push([`PyTorch ${build.version}`, `${torch.last.threads} threads`, String(size), String(r.batch), fmt(mean(torch.train)), rounds(torch.train), fmt(mean(torch.infer)), '-', fmt(torch.peakRssMiB, 0)]);
+    }
+    for (const other of flowRows.filter((f) => f.size === size && f.backend !== 'cpu')) {
+      rows.push([`flow ${label(other)}`, `${other.workers} workers`, String(size), String(other.batch), fmt(other.trainImagesPerSec), fmt(other.trainImagesPerSec, 1), fmt(other.inferImagesPerSec), percent(other.inputShare), fmt(other.peakRssMiB, 0)]);
+    }
+    const single = singleThreadTorch.get(size);
+    if (single !== undefined) rows.push([`PyTorch ${single.torch}`, '1 thread', String(size), String(r.batch), fmt(single.trainImagesPerSec), fmt(single.trainImagesPerSec, 1), fmt(single.inferImagesPerSec), '-', fmt(single.peakRssMiB, 0)]);
   }
-  const kernelsByLabel = new Map(rows.map((r) => [label(r), r.kernelsDetail]));
-  const stepsBySize = [...new Set(plan.map((p) => `${p.size}px${p.backend === 'cpu' ? ' cpu' : ''} ${p.warmup} warm-up + ${p.steps} timed`))];
+  for (const other of flowRows.filter((f) => f.backend === 'cpu')) {
+    rows.push([`flow ${label(other)}`, `${other.workers} workers`, String(other.size), String(other.batch), fmt(other.trainImagesPerSec), fmt(other.trainImagesPerSec, 1), fmt(other.inferImagesPerSec), percent(other.inputShare), fmt(other.peakRssMiB, 0)]);
+  }
 
-  const allNotes = [
-    machineLine(),
-    `backend auto picks: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s) per backend); ${picked.reason}; kernels: ${picked.kernels}`,
-    ...[...kernelsByLabel].map(([name, detail]) => `${name} rows ran with: ${detail === picked.kernels ? 'the same kernels' : detail}`),
-    ...(wasm !== null && !nativeBuilt ? [`native convolutions not in use, native rows skipped: ${native?.detail ?? 'unknown'}`] : []),
-    `${describeSettings(settings)}; batch ${settings.batch}, augment ${JSON.stringify(settings.augment)}; one child process per row (peak RSS: that process, worker threads included)`,
-    `train img/s: the train stage's step (gather + augmentBatch, engine.compute, TrainOptimizer.apply, Dice tally) over the timed steps: ${stepsBySize.join(', ')}`,
-    `infer img/s: validation through the engine's evaluate (what the train stage runs each epoch) over 2 batches: on 2 workers one batch per thread, on 1 worker the main thread; after one warm-up pass (none on cpu)`,
-    `input share: gather + augmentBatch time / step time (goal < ${percent(GOAL_INPUT_SHARE)})`,
-    `baseline: PyTorch on this CPU class, measured separately: 2 threads ${Object.values(PYTORCH_2T).map(reference).join(' / ')}, 1 thread ${Object.values(PYTORCH_1T).map(reference).join(' / ')} img/s at ${Object.keys(PYTORCH_2T).join(' / ')} px; goal >= ${GOAL_VS_PYTORCH_2T}x the 2-thread figure using both cores`,
-    ...(plan.some((p) => p.backend === 'cpu') ? [] : ['pure-JS cpu row left out (--quick; a step takes minutes): add --cpu-sizes 64']),
-    ...ratios.map((line) => `same run: ${line}`),
-    ...notes,
-  ];
-  return [
+  // Table 2: flow's default configuration against each PyTorch build, per size; the newest build is the anchor.
+  const anchor = torchBuilds.at(-1);
+  const versus: string[][] = [];
+  for (const [size, flow] of mains) {
+    for (const build of [...torchBuilds].reverse()) {
+      const torch = average(torchRuns.get(`${build.version} ${size}`) ?? []);
+      if (torch === null) continue;
+      if (torch.last.params !== flow.last.params) {
+        notes.push(`PyTorch ${build.version} ${size}px: the twin has ${torch.last.params} parameters, flow's model ${flow.last.params}: ratios withheld`);
+        continue;
+      }
+      const isAnchor = build === anchor;
+      const train = mean(flow.train) / mean(torch.train);
+      const infer = mean(flow.infer) / mean(torch.infer);
+      const rss = flow.peakRssMiB / torch.peakRssMiB;
+      versus.push([
+        String(size),
+        `${build.version}${isAnchor ? ' (anchor)' : ''}`,
+        isAnchor ? ratioText(train, GOAL_TRAIN) : `${train.toFixed(2)}x`,
+        isAnchor ? ratioText(infer, GOAL_INFER) : `${infer.toFixed(2)}x`,
+        isAnchor && size === GOAL_RSS_SIZE ? ratioText(rss, GOAL_RSS, true) : `${rss.toFixed(2)}x`,
+        `${fmt(flow.peakRssMiB, 0)} / ${fmt(torch.peakRssMiB, 0)}`,
+      ]);
+    }
+    const single = singleThreadTorch.get(size);
+    const oneWorker = flowRows.find((f) => f.size === size && f.backend === 'wasm' && f.kernels === flow.last.kernels && f.workers === 1);
+    if (single !== undefined && oneWorker !== undefined && single.params === oneWorker.params) {
+      versus.push([
+        String(size),
+        `${single.torch}, 1 thread vs flow 1 worker`,
+        `${(oneWorker.trainImagesPerSec / single.trainImagesPerSec).toFixed(2)}x`,
+        `${(oneWorker.inferImagesPerSec / single.inferImagesPerSec).toFixed(2)}x`,
+        `${(oneWorker.peakRssMiB / single.peakRssMiB).toFixed(2)}x`,
+        `${fmt(oneWorker.peakRssMiB, 0)} / ${fmt(single.peakRssMiB, 0)}`,
+      ]);
+    }
+  }
+
+  const kernelsByLabel = new Map([...flowRows, ...[...mains.values()].map((m) => m.last)].map((r) => [label(r), r.kernelsDetail]));
+  const stepsBySize = perSize.filter((p) => p.main !== null).map((p) => `${p.size}px ${p.main!.warmup} warm-up + ${p.main!.steps} timed`);
+  const params = [...mains.values()][0]?.last.params;
+  const tables: BenchTable[] = [
     {
-      title: 'U-Net training / inference speed, as the train stage runs it',
-      columns: ['kernels', 'workers', 'px', 'batch', 'train img/s', 'vs PyTorch 2T (goal 0.5x)', 'infer img/s', 'input share', 'peak RSS MiB'],
-      rows: rows.map((r) => [
-        label(r),
-        String(r.workers),
-        String(r.size),
-        String(r.batch),
-        fmt(r.trainImagesPerSec),
-        versusPytorch(r),
-        fmt(r.inferImagesPerSec),
-        percent(r.inputShare),
-        fmt(r.peakRssMiB, 0),
-      ]),
-      notes: allNotes,
+      title: 'U-Net training / inference speed: flow as the train stage runs it, and its PyTorch twin, in one run',
+      columns: ['side', 'workers / threads', 'px', 'batch', 'train img/s', 'train img/s by round', 'infer img/s', 'input share', 'peak RSS MiB'],
+      rows,
+      notes: [
+        `at the start: ${loadBefore}; at the end: ${machineLine()}`,
+        `backend auto picks: ${picked.name} (${picked.package} ${picked.version}, ${picked.threads} thread(s) per backend); ${picked.reason}; kernels: ${picked.kernels}`,
+        ...[...kernelsByLabel].map(([name, detail]) => `flow ${name} rows ran with: ${detail === picked.kernels ? 'the same kernels' : detail}`),
+        ...(wasm !== null && !nativeBuilt ? [`native convolutions not in use, native rows skipped: ${native?.detail ?? 'unknown'}`] : []),
+        `${describeSettings(settings)}${params !== undefined ? ` (${params.toLocaleString('en-US')} parameters)` : ''}; batch ${settings.batch}, augment ${JSON.stringify(settings.augment)} (flow only: the PyTorch twin trains on the same two fixed batches without augmentation); one child process per row (peak RSS: that process, threads included)`,
+        `train img/s: flow: the train stage's step (gather + augmentBatch, engine.compute, TrainOptimizer.apply, Dice tally); PyTorch: zero_grad, forward, loss, backward, Adam step; ${stepsBySize.join(', ')}; flow's default row and PyTorch's rows: mean of ${roundCount} alternating round(s), flow first in odd rounds and last in even ones`,
+        `infer img/s: 2 batches; flow: validation through the engine's evaluate (one batch per worker thread); PyTorch: eval() + inference_mode on ${threads} threads; both after one warm-up pass (none on cpu)`,
+        `input share: gather + augmentBatch time / step time (goal < ${percent(GOAL_INPUT_SHARE)})`,
+        ...(torchBuilds.length === 0 ? ['PyTorch not found (no python with torch among --pythons, .bench-venv, python3, /usr/bin/python3): run bench/setup-pytorch.sh; no ratios'] : [`PyTorch builds: ${torchBuilds.map((b) => `${b.version} (${b.python})`).join(', ')}`]),
+        ...(cpu.length > 0 ? [] : ['pure-JS cpu row left out (--quick or an empty --cpu-sizes; a step takes minutes): add --cpu-sizes 64']),
+        ...notes,
+      ],
     },
   ];
+  if (anchor !== undefined) {
+    tables.push({
+      title: `flow (${mains.values().next().value?.last.workers ?? threads} workers) / PyTorch (${threads} threads), same run, same network, loss, optimiser and batch`,
+      columns: ['px', 'PyTorch', `train (goal >= ${GOAL_TRAIN}x)`, `infer (goal >= ${GOAL_INFER}x)`, `peak RSS (goal <= ${GOAL_RSS}x at ${GOAL_RSS_SIZE} px)`, 'RSS MiB flow / PyTorch'],
+      rows: versus,
+      notes: [
+        `anchor: PyTorch ${anchor.version}, the newest build found; ratios are flow's figure over PyTorch's (RSS: lower is better)`,
+        'on a loaded machine (see the load above) the 2-thread PyTorch figures suffer more than flow\'s independent workers; the 1-thread / 1-worker rows compare one core each and are the steadier read',
+      ],
+    });
+  }
+  return tables;
 }
 
 if (isMainModule(import.meta.url)) {
@@ -279,15 +487,20 @@ if (isMainModule(import.meta.url)) {
     const plan = JSON.parse(process.argv[3]!) as RowPlan;
     process.stdout.write(`${JSON.stringify(await measure(plan))}\n`);
   } else {
-    const sizes = argValue('--sizes')?.split(',').filter((s) => s !== '').map(Number);
-    const cpuSizes = argValue('--cpu-sizes')?.split(',').filter((s) => s !== '').map(Number);
+    const list = (name: string) => argValue(name)?.split(',').filter((s) => s !== '');
+    const sizes = list('--sizes')?.map(Number);
+    const cpuSizes = list('--cpu-sizes')?.map(Number);
     const steps = argValue('--steps');
+    const roundCount = argValue('--rounds');
+    const pythons = list('--pythons');
     printTables(
       await run({
         quick: quickFromArgv(),
         ...(sizes ? { sizes } : {}),
         ...(cpuSizes ? { cpuSizes } : {}),
         ...(steps ? { steps: Number(steps) } : {}),
+        ...(roundCount ? { rounds: Number(roundCount) } : {}),
+        ...(pythons ? { pythons } : {}),
       }),
     );
   }

@@ -1,12 +1,17 @@
 // Native 2D and 3D convolutions for the wasm backend: the optional `flow-native-conv` addon (native/conv:
-// im2col + OpenBLAS sgemm) replaces wasm's Conv2D, FusedConv2D, Conv3D and flow's XNNPACK-composed gradient
-// kernels (lib/tf/wasm-kernels.ts, wasm-kernels-3d.ts) when it was built at install time. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose
-// "filter" is the whole upstream gradient, reaches a third of the forward convolution's rate there; OpenBLAS's
-// AVX2/AVX-512 GEMM does several times the work per second on the same core. The addon reads and writes the
-// wasm heap in place through Float32Array views, so nothing is copied. Without the addon (no C++ toolchain or
-// no libopenblas-dev when `npm ci` ran) flow keeps the wasm kernels; FLOW_NATIVE_CONV=0 turns it off.
+// im2col + flow's own packed GEMM, and direct loops for 8/16 channels) replaces wasm's Conv2D, FusedConv2D,
+// Conv3D and flow's XNNPACK-composed gradient kernels (lib/tf/wasm-kernels.ts, wasm-kernels-3d.ts) when `npm ci`
+// built it. Why: XNNPACK in wasm runs 128-bit SIMD without FMA, and the filter gradient, whose "filter" is the
+// whole upstream gradient, reaches a third of the forward convolution's rate there; an AVX2/FMA micro-kernel
+// does several times the work per second on the same core. The addon needs no BLAS library (only a C++
+// compiler at install time), and reads and writes the wasm heap in place through Float32Array views, so
+// nothing is copied. Without it (no C++ toolchain, a platform node-gyp cannot build for) flow keeps the wasm
+// kernels, and env.json says why; on CPUs without AVX2+FMA the addon runs a portable micro-kernel and says so.
+// FLOW_NATIVE_CONV=0 turns it off.
 // The addon's source and build settings are part of every stage digest that reaches this module:
 // flow:digest-also native/conv/src/conv.cc
+// flow:digest-also native/conv/src/gemm.cc
+// flow:digest-also native/conv/src/gemm.h
 // flow:digest-also native/conv/binding.gyp
 import { createRequire } from 'node:module';
 import type { KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
@@ -25,7 +30,23 @@ interface NativeConvAddon {
   forward(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, geometry: Int32Array): void;
   backpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   backpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
-  blas(): string;
+  /** Which GEMM micro-kernel and direct kernels this CPU runs (for env.json). */
+  kernels(): string;
+  copyBlocks(
+    source: Float32Array | Int32Array | Uint8Array,
+    sourceOffset: number,
+    sourceStride: number,
+    target: Float32Array | Int32Array | Uint8Array,
+    targetOffset: number,
+    targetStride: number,
+    run: number,
+    rows: number,
+  ): void;
+  columnSums(x: Float32Array, inner: number, out: Float32Array): void;
+  /** Geometry: n h w c kh kw sh sw padTop padLeft oh ow. */
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  /** Seconds per phase (im2col, gemm, col2im, pad, direct, bias+activation) on this thread since the last call. */
+  timers(): Record<string, number>;
 }
 
 interface ConvAttrs {
@@ -50,7 +71,7 @@ interface FusedConvAttrs extends ConvAttrs {
 /** What initBackend records: whether native convolutions are in use, and why (not). */
 export interface NativeConvStatus {
   active: boolean;
-  /** e.g. "OpenBLAS 0.3.21 … (core Haswell)", or why the addon is not used. */
+  /** e.g. "flow GEMM, AVX2+FMA 6x16 micro-kernel; direct AVX2 kernels for 8/16 channels", or why the addon is not used. */
   detail: string;
 }
 
@@ -68,7 +89,7 @@ function loadAddon(): NativeConvAddon | string {
     return require('flow-native-conv') as NativeConvAddon;
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    return `flow-native-conv is not built (${message}); install a C++ toolchain and libopenblas-dev, then npm ci`;
+    return `flow-native-conv is not built (${message}); install a C++ toolchain (g++, make, python3), then npm ci`;
   }
 }
 
@@ -138,6 +159,8 @@ function makeOutput(backend: KernelBackend, shape: number[]): TensorInfo {
 
 type KernelArgs = Parameters<KernelFunc>[0];
 export type NativeConvolution = 'conv2d' | 'fused2d' | 'conv3d' | 'inputGradient' | 'filterGradient';
+
+
 
 let addon: NativeConvAddon | null = null;
 let tfRef: Tf | null = null;
@@ -226,8 +249,94 @@ export function registerNativeConvKernels(tf: Tf): NativeConvStatus {
   inFront('FusedConv2D', 'fused2d');
   inFront('Conv2DBackpropInput', 'inputGradient');
   inFront('Conv2DBackpropFilter', 'filterGradient');
-  status = { active: true, detail: loaded.blas() };
+  status = { active: true, detail: loaded.kernels() };
   return status;
+}
+
+/** A typed array of the wasm heap (float32, int32 or bool/uint8). */
+type HeapArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Strided block copy: for each of `rows` rows r, `run` elements from source[sourceOffset + r·sourceStride] to
+ * target[targetOffset + r·targetStride]. memcpy in the addon when it is loaded; else JS (TypedArray.set for long
+ * runs, where its per-call cost pays off, an element loop for the short channel runs of a feature map).
+ */
+export function copyBlocks(source: HeapArray, sourceOffset: number, sourceStride: number, target: HeapArray, targetOffset: number, targetStride: number, run: number, rows: number): void {
+  if (addon !== null && source.BYTES_PER_ELEMENT === target.BYTES_PER_ELEMENT) {
+    addon.copyBlocks(source, sourceOffset, sourceStride, target, targetOffset, targetStride, run, rows);
+    return;
+  }
+  for (let r = 0; r < rows; r++) {
+    const from = sourceOffset + r * sourceStride;
+    const to = targetOffset + r * targetStride;
+    if (run >= 32) target.set(source.subarray(from, from + run), to);
+    else for (let i = 0; i < run; i++) target[to + i] = source[from + i]!;
+  }
+}
+
+/**
+ * 2D max pooling's gradient into a zeroed-or-not dx (NHWC, dilation 1; geometry n h w c kh kw sh sw padTop
+ * padLeft oh ow): each window's dy goes to its maximum, the first in row-major window order on ties (the cpu
+ * backend's rule), windows clipped to the input. In the addon when it is loaded, else the same loops in JS.
+ */
+export function maxPoolGradient(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void {
+  if (addon !== null) {
+    addon.maxPoolGrad(x, dy, dx, geometry);
+    return;
+  }
+  const [n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow] = Array.from(geometry) as [number, number, number, number, number, number, number, number, number, number, number, number];
+  dx.fill(0);
+  const best = new Float32Array(c);
+  const where = new Int32Array(c);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = Math.max(0, oy * sh - pt);
+      const y1 = Math.min(h, oy * sh - pt + kh);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = Math.max(0, ox * sw - pl);
+        const x1 = Math.min(w, ox * sw - pl + kw);
+        best.fill(Number.NEGATIVE_INFINITY);
+        where.fill(-1);
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const base = ((b * h + iy) * w + ix) * c;
+            for (let ch = 0; ch < c; ch++) {
+              if (x[base + ch]! > best[ch]!) {
+                best[ch] = x[base + ch]!;
+                where[ch] = base + ch;
+              }
+            }
+          }
+        }
+        const grad = ((b * oh + oy) * ow + ox) * c;
+        for (let ch = 0; ch < c; ch++) if (where[ch]! >= 0) dx[where[ch]!]! += dy[grad + ch]!;
+      }
+    }
+  }
+}
+
+/**
+ * target[i] = Σ_o source[o·inner + i] (target holds `inner` values), accumulated in float64 in row order: in the
+ * addon when it is loaded, else in JS, with the same bits either way.
+ */
+export function columnSums(source: Float32Array, inner: number, target: Float32Array): void {
+  if (addon !== null) {
+    addon.columnSums(source, inner, target);
+    return;
+  }
+  const totals = new Float64Array(inner);
+  for (let base = 0; base < source.length; base += inner) {
+    for (let i = 0; i < inner; i++) totals[i]! += source[base + i]!;
+  }
+  target.set(totals);
+}
+
+/**
+ * The addon's own phase timers on this thread since the last call (which resets them), for bench/step-profile.ts;
+ * null when the addon is not in use.
+ */
+export function nativeConvTimers(): Record<string, number> | null {
+  return addon === null ? null : addon.timers();
 }
 
 /** Whether native convolutions are registered in this process (null before initBackend('wasm')). */

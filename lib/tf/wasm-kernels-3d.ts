@@ -14,11 +14,12 @@
 // gather and the scatter-add are plane-sized block copies/adds on the wasm heap; the (kd, ci) interleave is
 // one native Transpose. (The gradient of conv3dTranspose itself, missing from tfjs-core, is gradients-3d.ts.)
 // MaxPool3D and MaxPool3DGrad are replaced too: wasm's own start each window's maximum at FLT_MIN instead of −∞.
-// So are SplitV and Sum, for rank-5 tensors only: wasm's own index every element in JS / transpose generically,
-// and took three quarters of a 3D U-Net training step (concatenate's gradient, bias gradients).
+// So are SplitV, Sum and Concat, for rank-4 and rank-5 tensors only: wasm's own index every element in JS /
+// transpose generically / copy each channel run with its own TypedArray.set, and took three quarters of a 3D
+// U-Net training step (concatenate's gradient, bias gradients) and an eighth of a 2D one (bench/step-profile.ts).
 import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { makeRunner, registerWasmGradientKernels, type WasmHeapBackend } from './wasm-kernels.js';
-import { runNativeConvolution } from './native-conv.js';
+import { columnSums, copyBlocks, runNativeConvolution } from './native-conv.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type Triple = [number, number, number];
@@ -428,15 +429,20 @@ function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** Ranks the block-copy SplitV / Concat and the column-sum Sum take (a 2D or 3D U-Net's feature maps). */
+function blockRank(shape: readonly number[]): boolean {
+  return shape.length === 4 || shape.length === 5;
+}
+
 /**
- * SplitV of rank-5 tensors by block copies. wasm's own SplitV slices each piece with its generic rank-5 Slice,
- * which indexes every element in JS: splitting the gradient of a 3D U-Net's skip concatenation took over half
- * of a training step. Viewed as [outer, axis, inner], each piece is `outer` contiguous runs. Other ranks (and
- * strings) go to wasm's own kernel, so 2D models are untouched.
+ * SplitV of rank-4/5 tensors by block copies. wasm's own SplitV slices each piece with its generic Slice, which
+ * indexes every element in JS: splitting the gradient of a 3D U-Net's skip concatenation took over half of a
+ * training step. Viewed as [outer, axis, inner], each piece is `outer` contiguous runs. Other ranks (and strings)
+ * go to wasm's own kernel.
  */
-function splitV5(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo[] {
+function splitVByBlocks(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo[] {
   const x = args.inputs.x!;
-  if (x.shape.length !== 5 || x.dtype === 'string') return own.kernelFunc(args) as TensorInfo[];
+  if (!blockRank(x.shape) || x.dtype === 'string') return own.kernelFunc(args) as TensorInfo[];
   const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number | number[] };
   const backend = args.backend as KernelBackend;
   const heap = heapOf(backend);
@@ -455,12 +461,7 @@ function splitV5(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo[] {
     const source = heap.typedArrayFromHeap(x);
     const target = heap.typedArrayFromHeap(out);
     const run = size * inner;
-    for (let o = 0; o < outer; o++) {
-      const from = o * rowLength + offset * inner;
-      const to = o * run;
-      if (run >= 32) target.set(source.subarray(from, from + run), to);
-      else for (let i = 0; i < run; i++) target[to + i] = source[from + i]!;
-    }
+    copyBlocks(source, offset * inner, rowLength, target, 0, run, run, outer);
     pieces.push(out);
     offset += size;
   }
@@ -468,15 +469,42 @@ function splitV5(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo[] {
 }
 
 /**
- * Sum of a float32 rank-5 tensor over leading axes (a bias gradient: all but channels; a loss: all), as column
+ * Concat of float32 rank-4/5 tensors by block copies: viewed as [outer, axis, inner], row o of the output is each
+ * input's row o in turn. wasm's own copies every (row, input) run with its own TypedArray.set, which for a skip
+ * concatenation's short channel runs costs more than the copy. Anything else goes to wasm's own kernel.
+ */
+function concatByBlocks(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo {
+  const inputs = (args.inputs as unknown as TensorInfo[]).filter((t) => sizeOf(t.shape) > 0);
+  if (inputs.length < 2 || !inputs.every((t) => blockRank(t.shape) && t.dtype === 'float32')) return own.kernelFunc(args) as TensorInfo;
+  const backend = args.backend as KernelBackend;
+  const $axis = tf.util.parseAxisParam((args.attrs as unknown as { axis: number | number[] }).axis, inputs[0]!.shape)[0]!;
+  const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), $axis);
+  const outer = sizeOf(outShape.slice(0, $axis));
+  const runs = inputs.map((t) => sizeOf(t.shape.slice($axis)));
+  const rowLength = runs.reduce((a, b) => a + b, 0);
+  const out = heapOf(backend).makeOutput(outShape, 'float32');
+  // Views after makeOutput: allocating may grow (and move) the wasm heap.
+  const target = float32View(backend, out, 'the concatenation');
+  let offset = 0;
+  inputs.forEach((input, i) => {
+    const source = float32View(backend, input, `concat input ${i}`);
+    const run = runs[i]!;
+    copyBlocks(source, 0, run, target, offset, rowLength, run, outer);
+    offset += run;
+  });
+  return out;
+}
+
+/**
+ * Sum of a float32 rank-4/5 tensor over leading axes (a bias gradient: all but channels; a loss: all), as column
  * sums with float64 accumulators (as the cpu backend accumulates). wasm's own Sum first transposes the reduced
- * axes innermost with its generic rank-5 Transpose: the bias gradients alone took a fifth of a 3D U-Net step.
+ * axes innermost with its generic Transpose: the bias gradients alone took a fifth of a 3D U-Net step.
  * Anything else goes to wasm's own kernel.
  */
-function sum5(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo {
+function sumOverLeadingAxes(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo {
   const x = args.inputs.x!;
   const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
-  if (x.shape.length !== 5 || x.dtype !== 'float32') return own.kernelFunc(args) as TensorInfo;
+  if (!blockRank(x.shape) || x.dtype !== 'float32') return own.kernelFunc(args) as TensorInfo;
   const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((a, b) => a - b);
   if (axes.length === 0 || !axes.every((a, i) => a === i)) return own.kernelFunc(args) as TensorInfo;
   const backend = args.backend as KernelBackend;
@@ -485,14 +513,11 @@ function sum5(tf: Tf, own: KernelConfig, args: KernelArgs): TensorInfo {
   const inner = sizeOf(x.shape.slice(reduced));
   const outShape = keepDims ? x.shape.map((size, i) => (i < reduced ? 1 : size)) : x.shape.slice(reduced);
   const out = heapOf(backend).makeOutput(outShape, 'float32');
-  const source = float32View(backend, x, 'x');
-  const target = float32View(backend, out, 'the sum');
-  const totals = new Float64Array(inner);
-  for (let o = 0; o < outer; o++) {
-    const base = o * inner;
-    for (let i = 0; i < inner; i++) totals[i]! += source[base + i]!;
+  if (outer === 0 || inner === 0) {
+    float32View(backend, out, 'the sum').fill(0);
+    return out;
   }
-  target.set(totals);
+  columnSums(float32View(backend, x, 'x'), inner, float32View(backend, out, 'the sum'));
   return out;
 }
 
@@ -505,6 +530,7 @@ export const wasm3dKernelNames = [
   'MaxPool3DGrad',
   'SplitV',
   'Sum',
+  'Concat',
 ] as const;
 /** Their kernel functions, so `usesFlowWasm3dKernels` can tell them from wasm's own. */
 const flowKernelFuncs = new Set<unknown>();
@@ -518,7 +544,7 @@ export function usesFlowWasm3dKernels(tf: Tf): boolean {
 
 /**
  * Registers flow's Conv3D, Conv3DBackpropInputV2, Conv3DBackpropFilterV2, MaxPool3D and MaxPool3DGrad on the
- * wasm backend (replacing wasm's own), SplitV and Sum for rank-5 tensors (other ranks still run wasm's own), and
+ * wasm backend (replacing wasm's own), SplitV, Sum and Concat for rank-4/5 tensors (other ranks still run wasm's own), and
  * the 2D gradient kernels the convolutions are built from. Idempotent. wasm's AvgPool3D and AvgPool3DGrad are
  * kept: they match the cpu backend.
  */
@@ -538,6 +564,7 @@ export function registerWasm3dKernels(tf: Tf): void {
   };
   const ownSplitV = ownKernel('SplitV');
   const ownSum = ownKernel('Sum');
+  const ownConcat = ownKernel('Concat');
   const kernels: KernelConfig[] = [
     {
       kernelName: 'Conv3D',
@@ -583,8 +610,9 @@ export function registerWasm3dKernels(tf: Tf): void {
       kernelFunc: ({ inputs, attrs, backend }) =>
         maxPool3dGrad(tf, inputs as { dy: TensorInfo; input: TensorInfo }, attrs as unknown as Pool3dAttrs, backend as KernelBackend),
     },
-    { kernelName: 'SplitV', backendName: BACKEND, kernelFunc: (args) => splitV5(tf, ownSplitV, args) },
-    { kernelName: 'Sum', backendName: BACKEND, kernelFunc: (args) => sum5(tf, ownSum, args) },
+    { kernelName: 'SplitV', backendName: BACKEND, kernelFunc: (args) => splitVByBlocks(tf, ownSplitV, args) },
+    { kernelName: 'Sum', backendName: BACKEND, kernelFunc: (args) => sumOverLeadingAxes(tf, ownSum, args) },
+    { kernelName: 'Concat', backendName: BACKEND, kernelFunc: (args) => concatByBlocks(tf, ownConcat, args) },
   ];
   for (const kernel of kernels) {
     tf.registerKernel(kernel);

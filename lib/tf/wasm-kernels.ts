@@ -10,7 +10,8 @@
 //    [OH,OW,N,Co], at dilation s; its [Ci,KH,KW,Co] result is transposed back to [KH,KW,Ci,Co].
 //  - input gradient: dx = dy dilated by s (s−1 zeros between rows/columns), padded by K−1−pt before,
 //    convolved (stride 1) with w flipped in space and with in/out channels swapped.
-import type { KernelBackend, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { maxPoolGradient } from './native-conv.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
 type Pair = [number, number];
@@ -185,6 +186,19 @@ function conv2dBackpropInput(
 export interface WasmHeapBackend {
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
   makeOutput(shape: number[], dtype: string): TensorInfo;
+  incRef(dataId: object): void;
+}
+
+/**
+ * Identity as the cpu backend does it: the output shares the input's data (one more reference) instead of a copy.
+ * wasm's own copies; a U-Net step runs ~140 of them (gradients passed through adds, concatenations, the tape),
+ * about 3% of the step. No kernel writes into its inputs, so sharing is safe. Strings go to wasm's own kernel.
+ */
+function identityByReference(own: KernelConfig, args: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
+  const x = args.inputs.x!;
+  if (x.dtype === 'string') return own.kernelFunc(args) as TensorInfo;
+  (args.backend as unknown as WasmHeapBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 /**
@@ -225,9 +239,37 @@ function tileByBlocks(inputs: { x: TensorInfo }, attrs: { reps: number[] }, back
   return out;
 }
 
+interface PoolAttrs {
+  filterSize: number | Pair;
+  strides: number | Pair;
+  pad: 'same' | 'valid' | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
 /**
- * Registers the conv gradient kernels on the wasm backend (replacing wasm's own Conv2DBackpropInput) and a
- * block-copy Tile.
+ * 2D max pooling's gradient (native-conv.ts's maxPoolGradient: the addon, else JS). wasm's own gives each tied
+ * window's gradient to another position than the cpu backend (a ReLU map's all-zero windows are ties) and took
+ * 6-8% of a U-Net step. Other dtypes and negative padding go to wasm's own kernel.
+ */
+function maxPoolGrad(tf: Tf, own: KernelConfig, args: Parameters<KernelConfig['kernelFunc']>[0]): TensorInfo {
+  const { dy, input } = args.inputs as Record<string, TensorInfo>;
+  const attrs = args.attrs as unknown as PoolAttrs;
+  if (input!.dtype !== 'float32' || dy!.dtype !== 'float32' || input!.shape.length !== 4) return own.kernelFunc(args) as TensorInfo;
+  const info = tf.backend_util.computePool2DInfo(input!.shape as Shape4, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const { top, left } = info.padInfo;
+  if (top < 0 || left < 0) return own.kernelFunc(args) as TensorInfo;
+  const geometry = Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, top, left, info.outHeight, info.outWidth]);
+  const heap = args.backend as unknown as WasmHeapBackend;
+  const dx = heap.makeOutput([...input!.shape], 'float32');
+  // Views after makeOutput: allocating may grow (and move) the wasm heap.
+  const view = (info: TensorInfo) => heap.typedArrayFromHeap(info) as Float32Array;
+  maxPoolGradient(view(input!), view(dy!), view(dx), geometry);
+  return dx;
+}
+
+/**
+ * Registers the conv gradient kernels on the wasm backend (replacing wasm's own Conv2DBackpropInput), a
+ * block-copy Tile, MaxPoolGrad and an Identity that shares its input's data.
  * Idempotent; called by `initBackend('wasm')`.
  */
 export function registerWasmGradientKernels(tf: Tf): void {
@@ -256,6 +298,16 @@ export function registerWasmGradientKernels(tf: Tf): void {
         backend as KernelBackend,
       ),
   });
+  const ownIdentity = tf.getKernel('Identity', BACKEND);
+  if (ownIdentity !== undefined) {
+    tf.unregisterKernel('Identity', BACKEND);
+    tf.registerKernel({ kernelName: 'Identity', backendName: BACKEND, kernelFunc: (args) => identityByReference(ownIdentity, args) });
+  }
+  const ownMaxPoolGrad = tf.getKernel('MaxPoolGrad', BACKEND);
+  if (ownMaxPoolGrad !== undefined) {
+    tf.unregisterKernel('MaxPoolGrad', BACKEND);
+    tf.registerKernel({ kernelName: 'MaxPoolGrad', backendName: BACKEND, kernelFunc: (args) => maxPoolGrad(tf, ownMaxPoolGrad, args) });
+  }
   tf.unregisterKernel('Tile', BACKEND);
   tf.registerKernel({
     kernelName: 'Tile',

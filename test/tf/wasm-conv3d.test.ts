@@ -197,7 +197,7 @@ test('wasm maxPool3d / avgPool3d forward and gradients equal cpu, with negative 
   }
 });
 
-test('wasm split and sum of rank-5 tensors (block-copy SplitV, column-sum Sum) equal cpu', async () => {
+test('wasm split, concat and sum of rank-4/5 tensors (block-copy SplitV / Concat, column-sum Sum) equal cpu', async () => {
   const shape: Shape5 = [2, 3, 4, 5, 6];
   const values = randomValues(size(shape), 11);
   const run = async (backend: Backend) => {
@@ -211,7 +211,9 @@ test('wasm split and sum of rank-5 tensors (block-copy SplitV, column-sum Sum) e
       [x, 3, 1],
       [x, [1, 1], 0],
       [xInt, [5, 1], 4],
-      [tf.reshape(x, [6, 4, 5, 6]), [2, 4], 3], // rank 4: wasm's own kernel
+      [tf.reshape(x, [6, 4, 5, 6]), [2, 4], 3], // rank 4: a 2D skip concatenation's channels
+      [tf.reshape(x, [6, 4, 5, 6]), [1, 3], 1],
+      [tf.reshape(x, [24, 5, 6]), [2, 4], 2], // rank 3: wasm's own kernel
     ];
     for (const [t, sizes, axis] of splits) {
       for (const piece of tf.split(t, sizes, axis)) {
@@ -219,6 +221,23 @@ test('wasm split and sum of rank-5 tensors (block-copy SplitV, column-sum Sum) e
         piece.dispose();
       }
     }
+    // Concat: the inverse, on pieces of unequal width (channel runs shorter and longer than a block copy's 32).
+    const x4 = tf.reshape(x, [6, 4, 5, 6]);
+    const wide = tf.tensor(randomValues(6 * 4 * 5 * 40, 12), [6, 4, 5, 40]);
+    const concats: [Tensor[], number][] = [
+      [tf.split(x, [2, 4], 4), 4],
+      [tf.split(x, [1, 2], 1), 1],
+      [[x4, wide, x4], 3],
+      [[x4, x4], 0],
+      [[tf.reshape(x4, [24, 5, 6]), tf.reshape(x4, [24, 5, 6])], 2], // rank 3: wasm's own kernel
+      [[xInt, xInt], 4], // int32: wasm's own kernel
+    ];
+    for (const [parts, axis] of concats) {
+      const joined = tf.concat(parts, axis);
+      out.push((await joined.data()) as Float32Array | Int32Array);
+      joined.dispose();
+    }
+    tf.dispose([x4, wide]);
     const sums: [number[], boolean][] = [
       [[0, 1, 2, 3], false], // a bias gradient
       [[0, 1, 2, 3, 4], false], // a loss
@@ -233,6 +252,9 @@ test('wasm split and sum of rank-5 tensors (block-copy SplitV, column-sum Sum) e
       out.push((await total.data()) as Float32Array);
       total.dispose();
     }
+    const biasGradient = tf.sum(tf.reshape(x, [6, 4, 5, 6]), [0, 1, 2]); // rank 4: a 2D bias gradient
+    out.push((await biasGradient.data()) as Float32Array);
+    biasGradient.dispose();
     tf.dispose([x, xInt]);
     return out;
   };
@@ -240,8 +262,8 @@ test('wasm split and sum of rank-5 tensors (block-copy SplitV, column-sum Sum) e
   const cpu = await run('cpu');
   assert.equal(wasm.length, cpu.length);
   for (let i = 0; i < cpu.length; i++) {
-    if (i < cpu.length - 6) assert.deepEqual(wasm[i], cpu[i], `split piece ${i} differs`);
-    else assert.ok(relativeError(wasm[i]!, cpu[i]!) < 1e-6, `sum ${i - (cpu.length - 6)} differs`);
+    if (i < cpu.length - 7) assert.deepEqual(wasm[i], cpu[i], `split piece or concatenation ${i} differs`);
+    else assert.ok(relativeError(wasm[i]!, cpu[i]!) < 1e-6, `sum ${i - (cpu.length - 7)} differs`);
   }
 });
 

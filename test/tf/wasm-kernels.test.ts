@@ -117,6 +117,45 @@ test('wasm Tile (block-copy replacement) matches cpu exactly, including batch-no
   }
 });
 
+test('wasm Identity shares its input\'s data: a clone outlives its source and frees nothing twice', async () => {
+  await initBackend('wasm');
+  const tf = getTf();
+  const before = tf.memory().numTensors;
+  const x = tf.tensor([1, 2, 3, 4], [2, 2]);
+  const y = tf.clone(x);
+  const z = tf.clone(y);
+  assert.ok(y.dataId === x.dataId && z.dataId === x.dataId, 'the clones share the source\'s data');
+  x.dispose();
+  y.dispose();
+  assert.deepEqual(Array.from(await z.data()), [1, 2, 3, 4]);
+  z.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('wasm maxPool gradient equals cpu (2x2 / 3x3 windows, strides 1-2, same/valid, ties and negative values)', async () => {
+  // Values rounded to a coarse grid so windows hold ties (the first maximum in window order takes the gradient)
+  // and all-negative windows.
+  const values = Float32Array.from(randomValues(2 * 7 * 6 * 5, 9), (v) => Math.round(v * 3) / 3 - 0.2);
+  for (const [window, stride] of [[2, 2], [3, 2], [3, 1], [2, 1]] as const) {
+    for (const pad of ['same', 'valid'] as const) {
+      const out: Float32Array[] = [];
+      for (const backend of ['wasm', 'cpu'] as const) {
+        await initBackend(backend);
+        const tf = getTf();
+        const x = tf.tensor4d(values, [2, 7, 6, 5]);
+        const pooled = (a: typeof x) => tf.maxPool(a, window, stride, pad);
+        // A non-uniform upstream gradient: the pooled values times their position.
+        const shape = pooled(x).shape;
+        const weights = tf.reshape(tf.range(1, shape.reduce((a, b) => a * b, 1) + 1), shape);
+        const [dx] = tf.grads((a: import('@tensorflow/tfjs-core').Tensor) => tf.sum(tf.mul(pooled(a as typeof x), weights)))([x]);
+        out.push((await dx!.data()) as Float32Array);
+        tf.dispose([x, weights, dx!]);
+      }
+      for (let i = 0; i < out[1]!.length; i++) assert.ok(Math.abs(out[0]![i]! - out[1]![i]!) <= 1e-6 * Math.max(1, Math.abs(out[1]![i]!)), `window ${window} stride ${stride} ${pad}: dx[${i}] ${out[0]![i]} vs ${out[1]![i]}`);
+    }
+  }
+});
+
 test('a full U-Net training gradient under wasm matches cpu (BN, pooling, concat, transposed conv)', async () => {
   const grads = async (backend: Backend) => {
     await initBackend(backend);
@@ -183,7 +222,13 @@ test('the convolution kernels in use are the native ones when flow-native-conv i
   }
   const off = process.env.FLOW_NATIVE_CONV === '0';
   assert.equal(status.active, built && !off, status.detail);
-  assert.match(info.kernels, status.active ? /native: im2col \+ OpenBLAS/ : /XNNPACK/);
-  // CI installs libopenblas-dev before npm ci (.ci/run), so there the addon must have been built.
+  assert.match(info.kernels, status.active ? /native: im2col \+ flow GEMM/ : /XNNPACK/);
+  // CI runs npm ci with a C++ toolchain and without OpenBLAS (.ci/run): the addon must have been built there.
   if (process.env.CI === 'true' && !off) assert.ok(built, 'CI: flow-native-conv was not built by npm ci');
+  // The micro-kernel the addon picked matches the CPU (Linux says in /proc/cpuinfo; elsewhere unchecked).
+  const flags = fs.existsSync('/proc/cpuinfo') ? (/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(/\s+/) : null;
+  if (status.active && flags !== null) {
+    const avx2 = flags.includes('avx2') && flags.includes('fma') && process.env.FLOW_NATIVE_PORTABLE === undefined;
+    assert.match(status.detail, avx2 ? /AVX2\+FMA 6x16 micro-kernel/ : /portable C\+\+ micro-kernel/);
+  }
 });

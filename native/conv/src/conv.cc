@@ -1,12 +1,18 @@
-// flow's native 2D and 3D convolutions for the TensorFlow.js wasm backend: im2col + OpenBLAS sgemm, channels
-// last (NHWC / NDHWC), dilation 1.
+// flow's native 2D and 3D convolutions for the TensorFlow.js wasm backend: im2col + flow's own packed GEMM
+// (gemm.cc: no BLAS library, so `npm ci` builds it with nothing but a C++ compiler), channels last (NHWC /
+// NDHWC), dilation 1.
 // The JS side (lib/tf/native-conv.ts) passes Float32Array views straight onto the wasm heap, so nothing is
 // copied in or out; the im2col scratch is native memory owned by the calling thread (each training worker
-// thread has its own). OpenBLAS runs single-threaded: flow already uses one worker thread per core.
+// thread has its own). The GEMM runs single-threaded: flow already uses one worker thread per core.
 #include <node_api.h>
-#include <cblas.h>
+#include "gemm.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
+#define FLOW_X86 1
+#endif
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -30,6 +36,22 @@ struct Geometry {
 constexpr size_t kGeometryValues = 18;
 
 enum Activation { kLinear = 0, kRelu = 1, kSigmoid = 2 };
+
+// ---- The addon's own timers (for bench/step-profile.ts): time per phase on the calling thread ----
+enum Phase { kIm2col, kGemm, kCol2im, kPad, kDirect, kBiasActivation, kPhases };
+const char* const kPhaseNames[kPhases] = {"im2col", "gemm", "col2im", "pad", "direct", "bias+activation"};
+thread_local double phaseSeconds[kPhases] = {};
+
+// Adds the time from its construction to its destruction to one phase.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(Phase phase) : phase_(phase), start_(std::chrono::steady_clock::now()) {}
+  ~PhaseTimer() { phaseSeconds[phase_] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  Phase phase_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 // Scratch for im2col / col2im, one per thread (worker threads each load this addon).
 thread_local std::vector<float> scratch;
@@ -96,6 +118,7 @@ void col2im(const float* col, const Geometry& g, int64_t n0, int64_t count, floa
 // into this thread's scratch.
 const float* columns(const float* x, const Geometry& g, int64_t n0, int64_t count) {
   if (g.pointwise()) return x + n0 * g.inputSize();
+  PhaseTimer timer(kIm2col);
   scratch.resize(count * g.rows() * g.k());
   im2col(x, g, n0, count, scratch.data());
   return scratch.data();
@@ -106,7 +129,8 @@ const float* columns(const float* x, const Geometry& g, int64_t n0, int64_t coun
 // and read once for only 8-16 multiply-adds per value. These kernels read a zero-padded copy of the input in
 // place instead, keeping a block of outputs (or of filter-gradient taps) in registers.
 
-// Set at load time: the CPU runs AVX2 and FMA (the direct kernels are compiled for them, nothing else is).
+// Set at load time: the CPU runs AVX2 and FMA (the direct kernels are compiled for them, nothing else is), and
+// neither FLOW_NATIVE_DIRECT nor FLOW_NATIVE_PORTABLE turned them off.
 bool directKernels = false;
 
 thread_local std::vector<float> padded;
@@ -115,6 +139,7 @@ thread_local std::vector<float> padded;
 // in this thread's `padded` buffer (plus slack: the forward kernel reads whole blocks past a row's end).
 const float* padImages(const float* src, int64_t count, int64_t d, int64_t h, int64_t w, int64_t c, int64_t front,
                        int64_t top, int64_t left, int64_t dp, int64_t hp, int64_t wp) {
+  PhaseTimer timer(kPad);
   padded.assign(count * dp * hp * wp * c + 64 * c, 0.0f);
   for (int64_t i = 0; i < count; i++) {
     for (int64_t z = 0; z < d; z++) {
@@ -128,6 +153,7 @@ const float* padImages(const float* src, int64_t count, int64_t d, int64_t h, in
   return padded.data();
 }
 
+#ifdef FLOW_X86
 // y[i, z, y, x, 0..8·CB) = Σ_taps Σ_c xp[i, z + kz, y + ky, x + kx, c] · w[kz, ky, kx, c, ·] over a padded input.
 template <int CB>
 __attribute__((target("avx2,fma"))) void directForwardKernel(const float* xp, const float* w, float* y, int64_t n, int64_t od,
@@ -237,6 +263,7 @@ PaddedInput padForDirect(const float* x, const Geometry& g) {
 bool directForward(const float* x, const float* w, float* y, const Geometry& g) {
   const PaddedInput p = padForDirect(x, g);
   if (p.data == nullptr) return false;
+  PhaseTimer timer(kDirect);
   if (g.co == 8) directForwardKernel<1>(p.data, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   else directForwardKernel<2>(p.data, w, y, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   return true;
@@ -246,6 +273,7 @@ bool directForward(const float* x, const float* w, float* y, const Geometry& g) 
 bool directFilterGradient(const float* x, const float* dy, float* dw, const Geometry& g) {
   const PaddedInput p = padForDirect(x, g);
   if (p.data == nullptr) return false;
+  PhaseTimer timer(kDirect);
   if (g.co == 8) directFilterKernel<1>(p.data, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   else directFilterKernel<2>(p.data, dy, dw, g.n, g.od, g.oh, g.ow, g.ci, g.kd, g.kh, g.kw, p.dp, p.hp, p.wp);
   return true;
@@ -269,13 +297,22 @@ bool directInputGradient(const float* dy, const float* w, float* dx, const Geome
           for (int64_t o = 0; o < g.co; o++) to[o * g.ci + c] = from[c * g.co + o];
       }
   const float* dyp = padImages(dy, g.n, g.od, g.oh, g.ow, g.co, front, top, left, dp, hp, wp);
+  PhaseTimer timer(kDirect);
   if (g.ci == 8) directForwardKernel<1>(dyp, flipped.data(), dx, g.n, g.d, g.h, g.w, g.co, g.kd, g.kh, g.kw, dp, hp, wp);
   else directForwardKernel<2>(dyp, flipped.data(), dx, g.n, g.d, g.h, g.w, g.co, g.kd, g.kh, g.kw, dp, hp, wp);
   return true;
 }
 
+#else
+// Off x86 the direct kernels are not compiled (they are AVX2 code): every convolution takes the GEMM.
+bool directForward(const float*, const float*, float*, const Geometry&) { return false; }
+bool directFilterGradient(const float*, const float*, float*, const Geometry&) { return false; }
+bool directInputGradient(const float*, const float*, float*, const Geometry&) { return false; }
+#endif
+
 void applyBiasAndActivation(float* out, int64_t m, const float* bias, int activation, const Geometry& g) {
   if (bias == nullptr && activation == kLinear) return;
+  PhaseTimer timer(kBiasActivation);
   for (int64_t r = 0; r < m; r++) {
     float* v = out + r * g.co;
     if (bias != nullptr) for (int64_t c = 0; c < g.co; c++) v[c] += bias[c];
@@ -299,7 +336,10 @@ void forward(const float* x, const float* w, const float* bias, int activation, 
     const int64_t m = count * g.rows();
     const float* col = columns(x, g, n0, count);
     float* out = y + n0 * g.rows() * g.co;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g.co, k, 1.0f, col, k, w, g.co, 0.0f, out, g.co);
+    {
+      PhaseTimer timer(kGemm);
+      flow::gemm(m, g.co, k, {col, k, 1}, {w, g.co, 1}, out, g.co, false);
+    }
     applyBiasAndActivation(out, m, bias, activation, g);
   }
 }
@@ -313,13 +353,20 @@ void backpropInput(const float* dy, const float* w, float* dx, const Geometry& g
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
     const float* grad = dy + n0 * g.rows() * g.co;
+    // dy · wᵀ, wᵀ being w [k, co] read with its strides swapped.
+    const flow::MatrixView wT{w, 1, g.co};
     if (g.pointwise()) {
       // dx = dy · wᵀ directly: the column matrix is the image itself.
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, dx + n0 * g.inputSize(), k);
+      PhaseTimer timer(kGemm);
+      flow::gemm(m, k, g.co, {grad, g.co, 1}, wT, dx + n0 * g.inputSize(), k, false);
       continue;
     }
     scratch.resize(m * k);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g.co, 1.0f, grad, g.co, w, g.co, 0.0f, scratch.data(), k);
+    {
+      PhaseTimer timer(kGemm);
+      flow::gemm(m, k, g.co, {grad, g.co, 1}, wT, scratch.data(), k, false);
+    }
+    PhaseTimer timer(kCol2im);
     col2im(scratch.data(), g, n0, count, dx);
   }
 }
@@ -332,9 +379,9 @@ void backpropFilter(const float* x, const float* dy, float* dw, const Geometry& 
     const int64_t count = chunk < g.n - n0 ? chunk : g.n - n0;
     const int64_t m = count * g.rows();
     const float* col = columns(x, g, n0, count);
-    // dw[k, co] (+)= colᵀ · dy over this chunk's rows.
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g.co, m, 1.0f, col, k, dy + n0 * g.rows() * g.co, g.co,
-                n0 == 0 ? 0.0f : 1.0f, dw, g.co);
+    // dw[k, co] (+)= colᵀ · dy over this chunk's rows (colᵀ: col [m, k] with its strides swapped).
+    PhaseTimer timer(kGemm);
+    flow::gemm(k, g.co, m, {col, 1, k}, {dy + n0 * g.rows() * g.co, g.co, 1}, dw, g.co, n0 > 0);
   }
 }
 
@@ -435,9 +482,136 @@ napi_value BackpropFilter(napi_env env, napi_callback_info info) {
   });
 }
 
-// blas() → "OpenBLAS <config> (core <name>)" for env.json.
-napi_value Blas(napi_env env, napi_callback_info) {
-  std::string text = std::string(openblas_get_config()) + " (core " + openblas_get_corename() + ")";
+// copyBlocks(source, sourceOffset, sourceStride, target, targetOffset, targetStride, run, rows): for each of
+// `rows` rows r, `run` elements from source[sourceOffset + r·sourceStride] to target[targetOffset + r·targetStride]
+// (offsets, strides and run in elements of the arrays' common element size). The strided copy that Concat and
+// SplitV of channels-last feature maps are made of, as memcpy instead of a JS loop per element or per run.
+napi_value CopyBlocks(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value args[8];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  if (argc != 8) return fail(env, "copyBlocks takes 8 arguments");
+  void* data[2] = {nullptr, nullptr};
+  size_t lengths[2] = {0, 0};
+  size_t elementSizes[2] = {0, 0};
+  for (int i = 0; i < 2; i++) {
+    bool isTyped = false;
+    napi_typedarray_type type;
+    if (napi_is_typedarray(env, args[i * 3], &isTyped) != napi_ok || !isTyped ||
+        napi_get_typedarray_info(env, args[i * 3], &type, &lengths[i], &data[i], nullptr, nullptr) != napi_ok) {
+      return fail(env, "copyBlocks: source and target must be typed arrays");
+    }
+    elementSizes[i] = type == napi_float32_array || type == napi_int32_array || type == napi_uint32_array ? 4 : type == napi_uint8_array || type == napi_int8_array ? 1 : 0;
+  }
+  if (elementSizes[0] == 0 || elementSizes[0] != elementSizes[1]) return fail(env, "copyBlocks: source and target must both be 4-byte or both 1-byte typed arrays");
+  int64_t v[6];
+  const int positions[6] = {1, 2, 4, 5, 6, 7};
+  for (int i = 0; i < 6; i++) {
+    if (napi_get_value_int64(env, args[positions[i]], &v[i]) != napi_ok || v[i] < 0) return fail(env, "copyBlocks: offsets, strides, run and rows must be non-negative integers");
+  }
+  const int64_t sourceOffset = v[0], sourceStride = v[1], targetOffset = v[2], targetStride = v[3], run = v[4], rows = v[5];
+  if (rows == 0 || run == 0) return nullptr;
+  const int64_t sourceEnd = sourceOffset + (rows - 1) * sourceStride + run, targetEnd = targetOffset + (rows - 1) * targetStride + run;
+  if (sourceEnd > (int64_t)lengths[0] || targetEnd > (int64_t)lengths[1]) return fail(env, "copyBlocks: the blocks reach past the end of an array");
+  const size_t bytes = elementSizes[0];
+  const char* from = static_cast<const char*>(data[0]) + sourceOffset * bytes;
+  char* to = static_cast<char*>(data[1]) + targetOffset * bytes;
+  for (int64_t r = 0; r < rows; r++) std::memcpy(to + r * targetStride * bytes, from + r * sourceStride * bytes, run * bytes);
+  return nullptr;
+}
+
+// maxPoolGrad(x, dy, dx, [n, h, w, c, kh, kw, sh, sw, padTop, padLeft, oh, ow]): 2D max pooling's gradient,
+// NHWC, dilation 1. Each window's dy goes to its maximum, the first one in row-major window order on ties (the
+// cpu backend's rule: a strict >); windows clipped to the input. wasm's own kernel took 6-8% of a U-Net step.
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  float *x, *dy, *dx;
+  size_t nx, ndy, ndx;
+  bool isTyped = false;
+  napi_typedarray_type type;
+  size_t count = 0;
+  void* raw = nullptr;
+  if (argc != 4 || !floatArray(env, args[0], &x, &nx) || !floatArray(env, args[1], &dy, &ndy) || !floatArray(env, args[2], &dx, &ndx) ||
+      napi_is_typedarray(env, args[3], &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, args[3], &type, &count, &raw, nullptr, nullptr) != napi_ok || type != napi_int32_array || count != 12) {
+    return fail(env, "maxPoolGrad(x, dy, dx, geometry) takes three Float32Arrays and an Int32Array of 12 values");
+  }
+  const int32_t* v = static_cast<const int32_t*>(raw);
+  const int64_t n = v[0], h = v[1], w = v[2], c = v[3], kh = v[4], kw = v[5], sh = v[6], sw = v[7], pt = v[8], pl = v[9], oh = v[10], ow = v[11];
+  if (n < 0 || h < 0 || w < 0 || c < 0 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || oh < 0 || ow < 0) return fail(env, "maxPoolGrad: bad geometry");
+  if (nx != (size_t)(n * h * w * c) || ndx != nx || ndy != (size_t)(n * oh * ow * c)) return fail(env, "maxPoolGrad: array lengths do not match the geometry");
+  std::memset(dx, 0, ndx * sizeof(float));
+  thread_local std::vector<float> best;
+  thread_local std::vector<int64_t> where;
+  best.resize(c);
+  where.resize(c);
+  for (int64_t b = 0; b < n; b++) {
+    for (int64_t oy = 0; oy < oh; oy++) {
+      const int64_t y0 = std::max<int64_t>(0, oy * sh - pt), y1 = std::min<int64_t>(h, oy * sh - pt + kh);
+      for (int64_t ox = 0; ox < ow; ox++) {
+        const int64_t x0 = std::max<int64_t>(0, ox * sw - pl), x1 = std::min<int64_t>(w, ox * sw - pl + kw);
+        std::fill(best.begin(), best.end(), -INFINITY);
+        std::fill(where.begin(), where.end(), -1);
+        for (int64_t iy = y0; iy < y1; iy++) {
+          for (int64_t ix = x0; ix < x1; ix++) {
+            const int64_t base = ((b * h + iy) * w + ix) * c;
+            for (int64_t ch = 0; ch < c; ch++) {
+              if (x[base + ch] > best[ch]) best[ch] = x[base + ch], where[ch] = base + ch;
+            }
+          }
+        }
+        const float* grad = dy + ((b * oh + oy) * ow + ox) * c;
+        for (int64_t ch = 0; ch < c; ch++) if (where[ch] >= 0) dx[where[ch]] += grad[ch];
+      }
+    }
+  }
+  return nullptr;
+}
+
+// columnSums(x, inner, out): out[i] = Σ_o x[o·inner + i], accumulated in double in row order (the order and
+// precision of the JS fallback, so both give the same bits): a bias gradient, Sum over a feature map's leading axes.
+napi_value ColumnSums(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value args[3];
+  napi_get_cb_info(env, info, &argc, args, nullptr, nullptr);
+  float *x, *out;
+  size_t nx, nout;
+  int64_t inner = 0;
+  if (argc != 3 || !floatArray(env, args[0], &x, &nx) || !floatArray(env, args[2], &out, &nout) ||
+      napi_get_value_int64(env, args[1], &inner) != napi_ok) {
+    return fail(env, "columnSums(x, inner, out) takes a Float32Array, an integer and a Float32Array");
+  }
+  if (inner <= 0 || (size_t)inner != nout || nx % (size_t)inner != 0) return fail(env, "columnSums: out must hold `inner` values and x whole rows of them");
+  std::vector<double> totals(inner, 0.0);
+  const int64_t rows = (int64_t)nx / inner;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* row = x + r * inner;
+    for (int64_t i = 0; i < inner; i++) totals[i] += row[i];
+  }
+  for (int64_t i = 0; i < inner; i++) out[i] = (float)totals[i];
+  return nullptr;
+}
+
+// timers() → {phase: seconds} on the calling thread since the last call (which resets them).
+napi_value Timers(napi_env env, napi_callback_info) {
+  napi_value result;
+  napi_create_object(env, &result);
+  for (int phase = 0; phase < kPhases; phase++) {
+    napi_value seconds;
+    napi_create_double(env, phaseSeconds[phase], &seconds);
+    napi_set_named_property(env, result, kPhaseNames[phase], seconds);
+    phaseSeconds[phase] = 0;
+  }
+  return result;
+}
+
+// kernels() → which GEMM micro-kernel and direct kernels this CPU runs, for env.json.
+napi_value Kernels(napi_env env, napi_callback_info) {
+  std::string text = flow::avx2Kernel() ? "flow GEMM, AVX2+FMA 6x16 micro-kernel" : "flow GEMM, portable C++ micro-kernel";
+  if (!flow::avx2Kernel()) text += std::getenv("FLOW_NATIVE_PORTABLE") != nullptr ? " (FLOW_NATIVE_PORTABLE set)" : " (this CPU has no AVX2+FMA)";
+  text += directKernels ? "; direct AVX2 kernels for 8/16 channels" : "; no direct kernels";
   napi_value result;
   napi_create_string_utf8(env, text.c_str(), text.size(), &result);
   return result;
@@ -446,14 +620,23 @@ napi_value Blas(napi_env env, napi_callback_info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
-  openblas_set_num_threads(1);
+#ifdef FLOW_X86
   __builtin_cpu_init();
-  directKernels = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("FLOW_NATIVE_DIRECT") == nullptr;
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && std::getenv("FLOW_NATIVE_PORTABLE") == nullptr;
+#else
+  const bool avx2 = false;
+#endif
+  flow::useAvx2Kernel(avx2);
+  directKernels = avx2 && std::getenv("FLOW_NATIVE_DIRECT") == nullptr;
   napi_property_descriptor properties[] = {
       {"forward", nullptr, Forward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"backpropInput", nullptr, BackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"backpropFilter", nullptr, BackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"blas", nullptr, Blas, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"copyBlocks", nullptr, CopyBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"columnSums", nullptr, ColumnSums, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"timers", nullptr, Timers, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"kernels", nullptr, Kernels, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(properties) / sizeof(properties[0]), properties);
   return exports;
