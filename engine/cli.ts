@@ -86,7 +86,6 @@ const COMMAND_HELP: Record<string, string> = {
 `,
 };
 
-
 interface ParsedArgs {
   command: string | undefined;
   positionals: string[];
