@@ -16,7 +16,7 @@ import type { Fingerprint } from './fingerprint.js';
 import { randomSuffix, readJsonIfExists, writeJsonAtomic } from './fs-util.js';
 import { fsyncDirSync, removeAbandonedTemps } from './atomic-write.js';
 import { checkManifest, hashPath, StatCache, type OutputManifest } from './hashing.js';
-import { acquire, describeHolder, type Lease, type LockStatus } from './lease-lock.js';
+import { acquire, breakStaleLock, describeHolder, inspectLock, type Lease, type LockStatus } from './lease-lock.js';
 
 export interface EntryOutput {
   type: 'file' | 'dir';
@@ -275,6 +275,7 @@ export class Cache {
   prepareCheckpoint(key: string, fp: Fingerprint, owner: { run: string; stage: string }): string {
     const dir = this.checkpointDir(key);
     fs.mkdirSync(dir, { recursive: true });
+    removeAbandonedTemps(path.dirname(dir)); // half-written notes of a killed process
     writeJsonAtomic(path.join(this.dir, 'checkpoints', `${key}.json`), owner);
     writeJsonAtomic(path.join(this.dir, 'checkpoints', `${key}.fingerprint.json`), fp);
     return dir;
@@ -298,6 +299,27 @@ export class Cache {
   }
   writeIndex(pipeline: string, stage: string, record: IndexRecord): void {
     writeJsonAtomic(this.indexFile(pipeline, stage), record);
+  }
+
+  /**
+   * locks/ holds only what is in flight, so a lock holder can afford to clear what dead processes left there:
+   * half-written files, and stale locks of keys nobody asked for again (not those with a command record: the
+   * next computation of that key must first stop the command it names).
+   */
+  private sweepLocks(): void {
+    const dir = path.join(this.dir, 'locks');
+    removeAbandonedTemps(dir);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.lock') || names.includes(`${name.slice(0, -'.lock'.length)}.command.json`)) continue;
+      const status = inspectLock(path.join(dir, name));
+      if (status.state === 'stale') breakStaleLock(path.join(dir, name), status);
+    }
   }
 
   /** Where a command stage records its running process group (engine/command-stage.ts). */
@@ -324,8 +346,7 @@ export class Cache {
       onWait: (holder: LockStatus & { state: 'held' }, waitedMs: number) =>
         opts.onWait?.(`waiting ${Math.round(waitedMs / 1000)} s for the lock of key ${key.slice(0, 8)}…: ${describeHolder(file, holder)}`),
     });
-    // Half-written command records or locks of killed processes (a few names: cheap).
-    if (lease) removeAbandonedTemps(path.dirname(file));
+    if (lease) this.sweepLocks();
     return lease;
   }
 }

@@ -260,6 +260,9 @@ async function runCommand(args: ParsedArgs, resume: boolean): Promise<number> {
         if (found && 'damaged' in found) (lost += 1), process.stderr.write(`stages/${name}: ${found.damaged}\n`);
       }
       if (lost === 0) {
+        // (A run killed before its first state.json is not resumable; its folder is cleared as a run would.)
+        const { abandonedRunDirs } = await import('./run-folder.js');
+        for (const dir of abandonedRunDirs(path.dirname(path.dirname(runDir)), state.pipeline)) fs.rmSync(dir, { recursive: true, force: true });
         process.stderr.write(`run ${state.runId} is already done; nothing to resume\n`);
         return 0;
       }

@@ -177,6 +177,8 @@ export async function runCommandStage(run: CommandRun): Promise<'done' | 'interr
     }
   }
   const { execa } = await import('execa');
+  // The reaper starts before the command, so it is up by the time flow could die.
+  reaperInput();
   // Its own process group (detached), so stopping it stops everything the shell started (`a && b`, pipes),
   // not only the shell: otherwise an orphaned grandchild keeps the output pipes open and the stage waits.
   const child = execa(command, {

@@ -147,6 +147,8 @@ class Run {
   async start(): Promise<void> {
     const p = this.p;
     let runId: string;
+    // Folders of runs killed before their first state.json: invisible, never resumable; cleared here.
+    for (const dir of abandonedRunDirs(this.opts.runsDir, p.name)) fs.rmSync(dir, { recursive: true, force: true });
     if (this.opts.resumeRunDir) {
       this.runDir = this.opts.resumeRunDir;
       const old = readRunState(this.runDir);
@@ -158,8 +160,6 @@ class Run {
       for (const [name, s] of Object.entries(old.stages)) if (s.status === 'done') this.keptFromResume.set(name, s);
       this.state = { ...old, status: 'running', pid: process.pid, host: os.hostname(), ended: null, order: p.order, stages: {} };
     } else {
-      // Folders of runs killed before their first state.json: invisible, never resumable; cleared here.
-      for (const dir of abandonedRunDirs(this.opts.runsDir, p.name)) fs.rmSync(dir, { recursive: true, force: true });
       ({ runId, runDir: this.runDir } = createRunDir(this.opts.runsDir, p.name));
       try {
         this.runLease = tryAcquire(runLockPath(this.runDir), { purpose: `run ${runId}` });

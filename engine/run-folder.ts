@@ -326,7 +326,9 @@ export function abandonedRunDirs(runsDir: string, pipeline?: string): string[] {
     .filter((runDir) => {
       if (fs.existsSync(statePath(runDir))) return false;
       const st = fs.statSync(runDir, { throwIfNoEntry: false });
-      if (!st?.isDirectory() || Date.now() - st.mtimeMs < STARTING_RUN_GRACE_MS) return false;
-      return inspectLock(runLockPath(runDir)).state !== 'held';
+      if (!st?.isDirectory()) return false;
+      // Its lock decides; a folder without one may be a run between its mkdir and its lock (a moment).
+      const lock = inspectLock(runLockPath(runDir)).state;
+      return lock === 'stale' || (lock === 'free' && Date.now() - st.mtimeMs > STARTING_RUN_GRACE_MS);
     });
 }
