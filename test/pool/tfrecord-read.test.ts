@@ -8,6 +8,7 @@ import { makeTempDir, samplesDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
 import writeStage from '../../stages/tfrecord-write/index.js';
 import { verifyAndLink } from '../../stages/tfrecord-read/index.js';
+import { CARVANA_LABELS } from '../../lib/datasets/carvana/ingest.js';
 
 async function carvanaShards(count: number): Promise<string> {
   const dir = makeTempDir();
@@ -16,7 +17,7 @@ async function carvanaShards(count: number): Promise<string> {
     const id = name.replace(/\.jpg$/, '');
     return { id, group: id.replace(/_\d+$/, ''), image: `train/${name}`, label: `train_masks/${id}_mask.gif` };
   });
-  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ dataset: 'carvana', root, samples, skipped: [] }));
+  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ dataset: 'carvana', root, labels: CARVANA_LABELS, samples, skipped: [], files: {} }));
   const shards = path.join(dir, 'shards');
   const { ctx } = stageContext(writeStage, { shard_size: 2, shard_bytes: null, compression: 'gzip' }, { samples: path.join(dir, 'index.json') }, { outs: { shards } });
   await writeStage.run(ctx);
