@@ -21,7 +21,7 @@ fi
 
 mkdir -p "$stage/flow/bench"
 cp -r dist bin package.json pipelines schemas "$stage/flow/"
-cp bench/torch_unet.py "$stage/flow/bench/"
+cp bench/unet_torch.py "$stage/flow/bench/"
 # Runtime packages only; build and test tooling stays here.
 tar -C "$repo" -cf - \
   --exclude='node_modules/typescript' --exclude='node_modules/@esbuild' --exclude='node_modules/esbuild' \

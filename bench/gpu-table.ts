@@ -6,13 +6,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { formatTable, type BenchTable } from './table.js';
 
+interface TorchRow {
+  torch: string;
+  params: number;
+  trainImagesPerSec: number;
+  inferImagesPerSec: number;
+  device?: string;
+}
+
 interface SpeedRow {
   size: number;
   batch: number;
   trainImagesPerSec: number;
   inferImagesPerSec: number;
   parameters: number;
-  peakGpuMiB?: number | null;
+  /** The PyTorch twin's measurement, or why it did not run. */
+  torchTf32?: TorchRow | string;
+  torchFp32?: TorchRow | string;
 }
 
 interface FlowRun {
@@ -28,44 +38,40 @@ function readJson(name: string): unknown {
   return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as unknown) : null;
 }
 
-function readRows(name: string): { info: Record<string, unknown> | null; rows: SpeedRow[] } {
-  const file = path.join(dir, name);
-  if (!fs.existsSync(file)) return { info: null, rows: [] };
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith('{'));
-  const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  return {
-    info: parsed.find((p) => p.type === 'info') ?? null,
-    rows: parsed.filter((p) => p.type === 'row') as unknown as SpeedRow[],
-  };
+/** The twin's figures, or undefined (with the reason kept for the notes) when it did not run. */
+function measured(value: TorchRow | string | undefined, why: string[]): TorchRow | undefined {
+  if (typeof value === 'string') why.push(value);
+  return typeof value === 'object' ? value : undefined;
 }
 
 const fixed = (value: number | undefined, digits = 1): string => (value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits));
 const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined || !(b > 0) ? '-' : `${(a / b).toFixed(2)}x`);
 
 const flow = readJson('flow.json') as FlowRun | null;
-const tf32 = readRows('torch-tf32-on.jsonl');
-const fp32 = readRows('torch-tf32-off.jsonl');
 const cpu = readJson('cpu2.json') as FlowRun | null;
 const tables: BenchTable[] = [];
 
 if (flow === null) {
   console.log(`no flow GPU figures in ${dir} (bench part did not run or failed)`);
 } else {
-  const find = (rows: SpeedRow[], r: SpeedRow) => rows.find((t) => t.size === r.size && t.batch === r.batch);
+  const torchProblems: string[] = [];
+  const twin = flow.rows.map((r) => ({ tf32: measured(r.torchTf32, torchProblems), fp32: measured(r.torchFp32, torchProblems) }));
+  const anyTwin = twin.find((t) => t.tf32 !== undefined)?.tf32;
   const adapter = flow.backend.adapter;
   const cpu256 = cpu?.rows.find((r) => r.size === 256);
   const gpu256 = flow.rows.find((r) => r.size === 256 && r.batch === 8);
   tables.push({
-    title: `U-Net training on one GPU: flow (${flow.backend.name}) vs PyTorch ${String(tf32.info?.torch ?? '?')} on the same GPU, same call`,
+    title: `U-Net training on one GPU: flow (${flow.backend.name}) vs PyTorch ${anyTwin?.torch ?? '(not run)'} on the same GPU, same call`,
     columns: ['px', 'batch', `flow ${flow.backend.name} img/s`, 'PyTorch TF32 img/s', 'flow / PyTorch TF32', 'PyTorch fp32 img/s', 'flow / PyTorch fp32', 'flow infer img/s', 'PyTorch infer img/s', 'infer ratio'],
-    rows: flow.rows.map((r) => {
-      const t = find(tf32.rows, r);
-      const f = find(fp32.rows, r);
+    rows: flow.rows.map((r, i) => {
+      const t = twin[i]!.tf32;
+      const f = twin[i]!.fp32;
       return [String(r.size), String(r.batch), fixed(r.trainImagesPerSec), fixed(t?.trainImagesPerSec), ratio(r.trainImagesPerSec, t?.trainImagesPerSec), fixed(f?.trainImagesPerSec), ratio(r.trainImagesPerSec, f?.trainImagesPerSec), fixed(r.inferImagesPerSec), fixed(t?.inferImagesPerSec), ratio(r.inferImagesPerSec, t?.inferImagesPerSec)];
     }),
     notes: [
-      `the Carvana U-Net: ${flow.rows[0]?.parameters ?? '?'} parameters in flow, ${tf32.rows[0]?.parameters ?? '?'} in the PyTorch twin (bench/torch_unet.py); Adam, BCE + Dice, one training Dice read back per step on both sides`,
-      `adapter: ${adapter ? `${adapter.vendor} ${adapter.architecture} (${adapter.description})` : 'none recorded'}; PyTorch device ${String(tf32.info?.device ?? '?')}`,
+      `the Carvana U-Net: ${flow.rows[0]?.parameters ?? '?'} parameters in flow, ${anyTwin?.params ?? '?'} in the PyTorch twin (bench/unet_torch.py); Adam, BCE + Dice, the same settings from flow's code`,
+      `adapter: ${adapter ? `${adapter.vendor} ${adapter.architecture} (${adapter.description})` : 'none recorded'}; PyTorch device ${anyTwin?.device ?? '-'}`,
+      ...[...new Set(torchProblems)].map((why) => `PyTorch did not run: ${why}`),
       `PyTorch TF32: its default for cuDNN convolutions (TF32 tensor cores); fp32: TF32 off, the same arithmetic as WebGPU's f32 shaders`,
       cpu256
         ? `flow on 2 CPU cores of this machine (wasm, ${cpu?.backend.reason.includes('native') ? 'native' : 'as installed'}), 256 px batch 8: ${fixed(cpu256.trainImagesPerSec, 2)} img/s; webgpu at 256 px batch 8 is ${ratio(gpu256?.trainImagesPerSec, cpu256.trainImagesPerSec)} that (goal ≥ 20x)`

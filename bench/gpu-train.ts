@@ -1,10 +1,11 @@
 // U-Net training speed on a GPU through the webgpu backend, as the train stage runs it (LocalGradientEngine +
 // TrainOptimizer, the Carvana U-Net and settings of pipelines/carvana.yaml: filters 16, depth 3, no batch norm,
 // Adam, BCE + Dice, its augmentation), at several sizes and batches; plus validation (inference) images/s and a
-// per-kernel profile of one training step. bench/gpu.sh runs it on a GPU machine beside bench/torch_unet.py
-// (PyTorch on the same GPU, the same network), and prints the ratios; without a GPU it says why and stops.
+// per-kernel profile of one training step. With --torch PYTHON each row also runs bench/unet_torch.py (the same
+// network, loss and optimiser settings, from flow's own code) on the same GPU, TF32 on and off, in the same run.
+// bench/gpu.sh runs it on a GPU machine and prints the ratios (bench/gpu-table.ts).
 // Run: node dist/bench/gpu-train.js [--backend webgpu] [--sizes 128,256,512] [--batches 8,16] [--steps N]
-//      [--warmup N] [--profile-size 256 (0: none)] [--json FILE]
+//      [--warmup N] [--profile-size 256 (0: none)] [--torch python3] [--json FILE]
 // The 2-core CPU figure the GPU is compared with: node dist/bench/gpu-train.js --backend wasm --sizes 256
 //      --batches 8 --steps 3 --warmup 1 --profile-size 0 --json cpu2.json   (on the 2-core machine)
 import fs from 'node:fs';
@@ -13,6 +14,7 @@ import { initBackend, type BackendName } from '../lib/tf/backend.js';
 import { LocalGradientEngine, trainableVariables } from '../lib/train/gradients.js';
 import { TrainOptimizer } from '../lib/train/optimizers.js';
 import { argValue, augmentedBatches, carvanaTrainSettings, syntheticData, timeTrainingSteps, timeValidation, withBenchModel } from './train-parallel.js';
+import { runTorchTwin, type TorchMeasurement } from './train-speed.js';
 
 export interface GpuRow {
   backend: string;
@@ -25,6 +27,9 @@ export interface GpuRow {
   inferImagesPerSec: number;
   finalLoss: number;
   parameters: number;
+  /** The PyTorch twin on the same GPU and settings, TF32 on and off (or why it did not run). */
+  torchTf32?: TorchMeasurement | string;
+  torchFp32?: TorchMeasurement | string;
 }
 
 export interface KernelShare {
@@ -99,12 +104,18 @@ async function main(): Promise<void> {
   const steps = Number(argValue('--steps') ?? 10);
   const warmup = Number(argValue('--warmup') ?? 3);
   const profileSize = Number(argValue('--profile-size') ?? 256);
+  const python = argValue('--torch');
   const info = await initBackend(backend);
   console.log(`backend ${info.name} ${info.version}: ${info.reason}`);
   const rows: GpuRow[] = [];
   for (const size of sizes) {
     for (const batch of batches) {
       const row = await measure(info.name, size, batch, warmup, steps);
+      if (python !== undefined) {
+        const plan = { size, batch, warmup, steps };
+        row.torchTf32 = runTorchTwin(python, { ...carvanaTrainSettings(), batch }, plan, 1, { device: 'cuda', tf32: true });
+        row.torchFp32 = runTorchTwin(python, { ...carvanaTrainSettings(), batch }, plan, 1, { device: 'cuda', tf32: false });
+      }
       rows.push(row);
       console.log(JSON.stringify({ type: 'row', ...row }));
     }

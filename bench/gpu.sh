@@ -3,8 +3,8 @@
 #   1. the webgpu kernel conformance tests (every kernel of the 2D/3D U-Nets and losses against cpu) and the
 #      exact-resume / checkpoint-portability tests;
 #   2. U-Net training and inference speed on webgpu (bench/gpu-train.ts) beside PyTorch on the same GPU
-#      (bench/torch_unet.py, the same network, with TF32 on as PyTorch's default and off as a strict fp32 peer),
-#      and flow's wasm figure on 2 cores of the same machine (taskset), all in this run;
+#      (bench/unet_torch.py, the same network, with TF32 on as PyTorch's default and off as a strict fp32 peer),
+#      all in this run (and optionally flow's wasm figure on 2 cores of that machine);
 #   3. pipelines/carvana.yaml on webgpu at 256 px;
 # then prints one table (bench/gpu-table.ts). Prepare the bundle it runs from with `bash bench/gpu-pack.sh` on a
 # machine with Node and the project built; it lands in .gpu/ (git-ignored), which the run carries.
@@ -61,16 +61,14 @@ if [[ $backend == webgpu ]]; then
     { ls -la /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>&1; ldconfig -p | grep -E 'vulkan|nvidia' | head; }
 fi
 if has bench; then
-  log "flow training speed on $backend"
-  timeout 240 node dist/bench/gpu-train.js --backend "$backend" --sizes "$sizes" --batches "$batches" --steps "$steps" --json "$out/flow.json" 2>&1 | tail -20
-  if command -v python3 >/dev/null && python3 -c 'import torch' 2>/dev/null; then
-    for tf32 in on off; do
-      log "PyTorch on the same GPU (TF32 $tf32)"
-      timeout 90 python3 bench/torch_unet.py --device cuda --sizes "$sizes" --batches "$batches" --steps "$steps" --tf32 $tf32 | tee "$out/torch-tf32-$tf32.jsonl"
-    done
+  log "flow training speed on $backend, beside PyTorch on the same GPU"
+  torch=()
+  if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    torch=(--torch python3)
   else
-    echo "no PyTorch here: the PyTorch columns stay empty"
+    echo "no PyTorch with CUDA here: the PyTorch columns stay empty"
   fi
+  timeout 420 node dist/bench/gpu-train.js --backend "$backend" --sizes "$sizes" --batches "$batches" --steps "$steps" "${torch[@]}" --json "$out/flow.json" 2>&1 | tail -20
 fi
 if has tests; then
   log "webgpu conformance and resume tests"

@@ -176,7 +176,7 @@ interface TorchBuild {
   version: string;
 }
 
-interface TorchMeasurement {
+export interface TorchMeasurement {
   torch: string;
   threads: number;
   params: number;
@@ -184,6 +184,15 @@ interface TorchMeasurement {
   inferImagesPerSec: number;
   peakRssMiB: number;
   finalLoss: number;
+  /** 'cpu' or the CUDA device's name. */
+  device?: string;
+  peakGpuMiB?: number | null;
+}
+
+/** Where the twin runs: the CPU (default), or a CUDA GPU with TF32 on or off (bench/gpu-train.ts). */
+export interface TorchDevice {
+  device?: 'cpu' | 'cuda';
+  tf32?: boolean;
 }
 
 /** Numeric parts of a version ("2.13.0+cpu" → [2, 13, 0]), for ordering builds. */
@@ -219,6 +228,17 @@ function findTorchBuilds(extra: readonly string[], notes: string[]): TorchBuild[
 
 /** One PyTorch row in a child python: the twin with flow's settings (no figure of flow's is passed, only settings). */
 function runTorch(build: TorchBuild, settings: CarvanaTrainSettings, plan: RowPlan, threads: number): TorchMeasurement | string {
+  return runTorchTwin(build.python, settings, plan, threads);
+}
+
+/** bench/unet_torch.py under `python` with flow's training settings for one size and batch. */
+export function runTorchTwin(
+  python: string,
+  settings: CarvanaTrainSettings,
+  plan: Pick<RowPlan, 'size' | 'batch' | 'warmup' | 'steps'>,
+  threads: number,
+  device: TorchDevice = {},
+): TorchMeasurement | string {
   const twinSettings = {
     size: plan.size,
     batch: plan.batch,
@@ -237,9 +257,10 @@ function runTorch(build: TorchBuild, settings: CarvanaTrainSettings, plan: RowPl
     threads,
     warmup: Math.max(1, plan.warmup),
     steps: plan.steps,
+    ...device,
   };
   if (settings.batchNorm) return 'the PyTorch twin has no batch norm, but the pipeline turns it on';
-  const result = spawnSync(build.python, [TORCH_TWIN, JSON.stringify(twinSettings)], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 20 * 60_000 });
+  const result = spawnSync(python, [TORCH_TWIN, JSON.stringify(twinSettings)], { encoding: 'utf8', maxBuffer: 1 << 24, timeout: 20 * 60_000 });
   const line = result.stdout.split('\n').find((l) => l.startsWith('{'));
   if (result.status !== 0 || line === undefined) {
     return `${result.stderr.trim().split('\n').at(-1) ?? ''} (exit ${result.status ?? result.signal})`;

@@ -9,6 +9,10 @@ Every setting (size, batch, filters, depth, lr, loss, epsilons, threads, steps) 
 nothing here restates flow's figures. Prints one JSON line: the torch version, the parameter count (the
 caller checks it against flow's model), train and inference images/s and peak RSS.
 
+Optional settings: "device" ("cpu", default, or "cuda": batches are copied from pinned host memory each step, as
+flow uploads them, and the GPU is synchronised around every timed step) and "tf32" (on CUDA: TF32 tensor-core
+convolutions and matmuls, PyTorch's default for cuDNN convolutions; off: plain fp32, WebGPU's arithmetic).
+
 Run: python3 bench/unet_torch.py '{"size": 64, "batch": 8, ...}'
 """
 
@@ -81,8 +85,14 @@ def main() -> None:
     settings = json.loads(sys.argv[1])
     torch.set_num_threads(settings['threads'])
     torch.manual_seed(settings.get('seed', 1))
+    device = torch.device(settings.get('device', 'cpu'))
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = settings.get('tf32', True)
+        torch.backends.cuda.matmul.allow_tf32 = settings.get('tf32', True)
     size, batch = settings['size'], settings['batch']
-    model = UNet(3, 1, settings['filters'], settings['depth'])
+    model = UNet(3, 1, settings['filters'], settings['depth']).to(device)
     params = sum(p.numel() for p in model.parameters())
     if settings['optimizer'] == 'adam':
         optimizer = torch.optim.Adam(model.parameters(), lr=settings['lr'], betas=(settings['beta1'], settings['beta2']),
@@ -93,10 +103,17 @@ def main() -> None:
     # Two batches of items, as flow's bench: random normal images, sparse random binary masks.
     images = torch.randn(2 * batch, 3, size, size, generator=generator)
     masks = (torch.rand(2 * batch, 1, size, size, generator=generator) < 0.3).float()
+    if cuda:
+        images, masks = images.pin_memory(), masks.pin_memory()
+
+    def synchronize() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
 
     def train_step(step: int) -> float:
         start = (step % 2) * batch
-        x, y = images[start:start + batch], masks[start:start + batch]
+        x = images[start:start + batch].to(device, non_blocking=True)
+        y = masks[start:start + batch].to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of(settings['loss'], model(x), y, settings['lossEpsilon'], settings['diceSmooth'])
         loss.backward()
@@ -105,18 +122,22 @@ def main() -> None:
 
     for step in range(settings['warmup']):
         train_step(step)
+    synchronize()
     began = time.perf_counter()
     final_loss = float('nan')
     for step in range(settings['steps']):
         final_loss = train_step(step)
+    synchronize()
     train_seconds = time.perf_counter() - began
 
     model.eval()
     with torch.inference_mode():
-        model(images[:batch])  # warm-up pass
+        model(images[:batch].to(device)).cpu()  # warm-up pass
+        synchronize()
         began = time.perf_counter()
         for start in range(0, 2 * batch, batch):
-            model(images[start:start + batch])
+            model(images[start:start + batch].to(device, non_blocking=True)).cpu()
+        synchronize()
         infer_seconds = time.perf_counter() - began
 
     print(json.dumps({
@@ -126,6 +147,8 @@ def main() -> None:
         'trainImagesPerSec': settings['steps'] * batch / train_seconds,
         'inferImagesPerSec': 2 * batch / infer_seconds,
         'peakRssMiB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        'device': torch.cuda.get_device_name(device) if cuda else 'cpu',
+        'peakGpuMiB': torch.cuda.max_memory_allocated(device) / 2 ** 20 if cuda else None,
         'finalLoss': final_loss,
     }))
 
