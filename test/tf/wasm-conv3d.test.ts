@@ -8,40 +8,28 @@ import assert from 'node:assert/strict';
 import type { Scalar, Tensor, Tensor5D, Variable } from '@tensorflow/tfjs-core';
 import { initBackend, getTf, getLayers } from '../../lib/tf/backend.js';
 import { registerWasm3dKernels, restoreWasmOwn3dKernels, usesFlowWasm3dKernels } from '../../lib/tf/wasm-kernels-3d.js';
-import { Rng } from '../../lib/rng.js';
 import { relativeError } from '../helpers/tensors.js';
+import {
+  conv3dCases as convCases,
+  pool3dCases as poolCases,
+  outputAndGrads,
+  randomValues,
+  size,
+  transpose3dCases as transposeCases,
+  type Conv3dCase as ConvCase,
+  type Pool3dCase as PoolCase,
+  type Shape5,
+  type Transpose3dCase as TransposeCase,
+} from './kernel-cases.js';
 
 type Tf = ReturnType<typeof getTf>;
 type Backend = 'wasm' | 'cpu';
-type Shape5 = [number, number, number, number, number];
-type Triple = [number, number, number];
 
 async function useBackend(backend: Backend): Promise<Tf> {
   await initBackend(backend);
   const tf = getTf();
   if (backend === 'wasm') registerWasm3dKernels(tf);
   return tf;
-}
-
-function randomValues(count: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = rng.uniform(-1, 1);
-  return values;
-}
-
-function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-
-/** Forward output and the gradients of Σ y² (a non-uniform upstream gradient) w.r.t. both inputs. */
-async function outputAndGrads(tf: Tf, f: (a: Tensor, b: Tensor) => Tensor, a: Tensor, b: Tensor): Promise<Float32Array[]> {
-  const y = f(a, b);
-  const [da, db] = tf.grads((p: Tensor, q: Tensor): Scalar => tf.sum(tf.square(f(p, q))))([a, b]);
-  const out = [(await y.data()) as Float32Array, (await da!.data()) as Float32Array, (await db!.data()) as Float32Array];
-  tf.dispose([a, b, y, da!, db!]);
-  return out;
 }
 
 function assertClose(wasm: Float32Array[], cpu: Float32Array[], label: string, tolerance = 1e-4): void {
@@ -52,42 +40,12 @@ function assertClose(wasm: Float32Array[], cpu: Float32Array[], label: string, t
   }
 }
 
-interface ConvCase {
-  x: Shape5;
-  kernel: Triple;
-  outChannels: number;
-  stride: number | Triple;
-  pad: 'same' | 'valid';
-}
-
-const convCases: ConvCase[] = [];
-for (const stride of [1, 2] as const) {
-  for (const pad of ['same', 'valid'] as const) {
-    for (const kernel of [
-      [1, 1, 1],
-      [2, 2, 2],
-      [3, 3, 3],
-      [3, 1, 2],
-    ] as Triple[]) {
-      // Odd and even sizes, depth ≠ height ≠ width, batch > 1, several channels.
-      convCases.push({ x: [2, 5, 6, 7, 3], kernel, outChannels: 4, stride, pad });
-      convCases.push({ x: [3, 4, 6, 4, 2], kernel, outChannels: 5, stride, pad });
-      // 8 and 16 channels in and out: the native addon's direct (non-im2col) kernels take these at stride 1.
-      convCases.push({ x: [2, 4, 5, 6, 8], kernel, outChannels: 16, stride, pad });
-      convCases.push({ x: [1, 5, 4, 5, 16], kernel, outChannels: 8, stride, pad });
-    }
-  }
-}
-// Strides that differ per axis (depth stride 2 only, then height/width only).
-convCases.push({ x: [2, 7, 5, 6, 3], kernel: [3, 3, 3], outChannels: 2, stride: [2, 1, 1], pad: 'same' });
-convCases.push({ x: [2, 5, 7, 6, 2], kernel: [2, 3, 1], outChannels: 3, stride: [1, 2, 2], pad: 'valid' });
-
 async function conv3dRun(backend: Backend, c: ConvCase): Promise<Float32Array[]> {
   const tf = await useBackend(backend);
   const filterShape: Shape5 = [...c.kernel, c.x[4], c.outChannels];
   const x = tf.tensor(randomValues(size(c.x), 1), c.x);
   const w = tf.tensor(randomValues(size(filterShape), 2), filterShape);
-  return outputAndGrads(tf, (a, b) => tf.conv3d(a as Tensor5D, b as Tensor5D, c.stride, c.pad), x, w);
+  return outputAndGrads(tf, (a, b) => tf.conv3d(a as Tensor5D, b as Tensor5D, c.stride, c.pad), [x, w]);
 }
 
 test('flow registers its own Conv3D, Conv3DBackpropInputV2/FilterV2, MaxPool3D(Grad), SplitV and Sum on wasm', async () => {
@@ -111,23 +69,6 @@ test('wasm conv3d forward and gradients equal cpu (strides 1, 2, mixed; same/val
   }
 });
 
-interface TransposeCase {
-  x: Shape5;
-  kernel: Triple;
-  outShape: Shape5;
-  stride: number;
-  pad: 'same' | 'valid';
-}
-
-const transposeCases: TransposeCase[] = [
-  // The U-Net up-convolution: kernel 2, stride 2, 'same' doubles every axis.
-  { x: [2, 3, 4, 2, 5], kernel: [2, 2, 2], outShape: [2, 6, 8, 4, 3], stride: 2, pad: 'same' },
-  { x: [2, 4, 3, 3, 3], kernel: [3, 3, 3], outShape: [2, 7, 6, 5, 2], stride: 2, pad: 'same' },
-  { x: [3, 2, 3, 2, 2], kernel: [2, 2, 2], outShape: [3, 4, 6, 4, 4], stride: 2, pad: 'valid' },
-  { x: [2, 3, 4, 3, 4], kernel: [3, 1, 2], outShape: [2, 5, 4, 4, 3], stride: 1, pad: 'valid' },
-  { x: [2, 3, 2, 4, 3], kernel: [1, 1, 1], outShape: [2, 3, 2, 4, 2], stride: 1, pad: 'same' },
-];
-
 test('wasm conv3dTranspose forward and gradients equal cpu (the 3D U-Net up-sampling path)', async () => {
   const run = async (backend: Backend, c: TransposeCase) => {
     const tf = await useBackend(backend);
@@ -135,7 +76,7 @@ test('wasm conv3dTranspose forward and gradients equal cpu (the 3D U-Net up-samp
     const filterShape: Shape5 = [...c.kernel, c.outShape[4], c.x[4]];
     const x = tf.tensor(randomValues(size(c.x), 3), c.x);
     const w = tf.tensor(randomValues(size(filterShape), 4), filterShape);
-    return outputAndGrads(tf, (a, b) => tf.conv3dTranspose(a as Tensor5D, b as Tensor5D, c.outShape, c.stride, c.pad), x, w);
+    return outputAndGrads(tf, (a, b) => tf.conv3dTranspose(a as Tensor5D, b as Tensor5D, c.outShape, c.stride, c.pad), [x, w]);
   };
   for (const c of transposeCases) {
     const wasm = await run('wasm', c);
@@ -143,26 +84,6 @@ test('wasm conv3dTranspose forward and gradients equal cpu (the 3D U-Net up-samp
     assertClose(wasm, cpu, `x [${c.x}] kernel [${c.kernel}] → [${c.outShape}] stride ${c.stride} ${c.pad}`);
   }
 });
-
-interface PoolCase {
-  x: Shape5;
-  filter: number | Triple;
-  stride: number | Triple;
-  pad: 'same' | 'valid';
-}
-
-const poolCases: PoolCase[] = [];
-for (const pad of ['same', 'valid'] as const) {
-  for (const x of [
-    [2, 7, 6, 5, 3],
-    [2, 8, 4, 6, 2],
-  ] as Shape5[]) {
-    poolCases.push({ x, filter: 2, stride: 2, pad });
-    poolCases.push({ x, filter: 3, stride: 2, pad });
-    poolCases.push({ x, filter: 3, stride: 1, pad });
-    poolCases.push({ x, filter: [3, 2, 2], stride: [1, 2, 2], pad });
-  }
-}
 
 async function poolRun(backend: Backend, c: PoolCase, kind: 'max' | 'avg', values: Float32Array): Promise<Float32Array[]> {
   const tf = await useBackend(backend);

@@ -10,45 +10,11 @@ import { createRequire } from 'node:module';
 import { initBackend, getTf } from '../../lib/tf/backend.js';
 import { nativeConvStatus } from '../../lib/tf/native-conv.js';
 import { buildUNet } from '../../lib/tf/unet.js';
-import { Rng } from '../../lib/rng.js';
 import { relativeError } from '../helpers/tensors.js';
+import { conv2dCases as cases, randomValues, type Conv2dCase as ConvCase } from './kernel-cases.js';
 
 type Tf = ReturnType<typeof getTf>;
 type Backend = 'wasm' | 'cpu';
-
-function randomValues(count: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = rng.uniform(-1, 1);
-  return values;
-}
-
-
-interface ConvCase {
-  x: [number, number, number, number];
-  kernel: [number, number];
-  outChannels: number;
-  stride: 1 | 2;
-  pad: 'same' | 'valid';
-}
-
-const cases: ConvCase[] = [];
-for (const stride of [1, 2] as const) {
-  for (const pad of ['same', 'valid'] as const) {
-    for (const kernel of [
-      [1, 1],
-      [2, 2],
-      [3, 3],
-    ] as [number, number][]) {
-      // Odd and even spatial sizes, non-square, batch > 1, several channels.
-      cases.push({ x: [2, 7, 6, 3], kernel, outChannels: 4, stride, pad });
-      cases.push({ x: [3, 8, 9, 2], kernel, outChannels: 5, stride, pad });
-      // 8 and 16 channels in and out: the native addon's direct (non-im2col) kernels take these at stride 1.
-      cases.push({ x: [2, 7, 6, 8], kernel, outChannels: 16, stride, pad });
-      cases.push({ x: [1, 9, 8, 16], kernel, outChannels: 8, stride, pad });
-    }
-  }
-}
 
 async function convGradients(backend: Backend, c: ConvCase): Promise<[Float32Array, Float32Array]> {
   await initBackend(backend);
