@@ -4,7 +4,7 @@
 // prediction see exactly the tensors training saw. transform.json's type and schema: lib/contracts/transform.ts.
 import type { JsonObject } from '../../engine/stage.js';
 import { decodeGray, decodeRgb, type ImageSource, type RawImage, type Size2d } from '../image/index.js';
-import { classIndexTable, IGNORE_INDEX, type LabelSpec } from '../contracts/labels.js';
+import { classIndexTable, type LabelSpec } from '../contracts/labels.js';
 import { transform2dContract, validateContract, type NormalizeMode, type Transform2d } from '../contracts/index.js';
 
 export type { NormalizeMode, Transform2d };
@@ -25,8 +25,9 @@ export async function resizePhoto(source: ImageSource, size: Size2d, label?: str
 
 /**
  * Decodes a mask of stored label values to the model size (nearest) as class indices through the label map.
- * Ignore values become the background class: the losses have no pixel mask, so training cannot leave them out
- * (evaluate does). A value outside the map is an error naming `label` (ingest skipped such cases already).
+ * Ignore values become IGNORE_INDEX, which the losses and the training Dice leave out (the tensor dataset's meta
+ * says so: `ignore_index`), as evaluate does. A value outside the map is an error naming `label` (ingest skipped
+ * such cases already).
  */
 export async function resizeMask(source: ImageSource, size: Size2d, labels: LabelSpec, label = 'mask'): Promise<Uint8Array> {
   const gray = await decodeGray(source, { size, kernel: 'nearest', label });
@@ -38,7 +39,7 @@ export async function resizeMask(source: ImageSource, size: Size2d, labels: Labe
       const row = Math.floor(i / size[1]);
       throw new Error(`${label}: value ${gray.data[i]} at (row ${row}, col ${i % size[1]}) of the resized mask is not in the label map; re-run the ingest stage (it skips such cases)`);
     }
-    out[i] = index === IGNORE_INDEX ? 0 : index;
+    out[i] = index;
   }
   return out;
 }

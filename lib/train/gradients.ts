@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { LossName } from './hparams.js';
-import { computeLoss, targetFor } from './losses.js';
+import { computeLoss, lossTargetFor } from './losses.js';
 import type { NamedArray, TensorSignature } from './checkpoint.js';
 
 export interface BatchGradients {
@@ -48,6 +48,8 @@ export interface BatchGeometry {
   /** 1 = binary sigmoid, K > 1 = softmax. */
   classes: number;
   loss: LossName;
+  /** The label value of pixels no loss or Dice counts (the dataset's `ignore` values); absent: none. */
+  ignoreIndex?: number;
 }
 
 /** Values per item of x (all of `shape`) and of y (one class index per pixel/voxel). */
@@ -96,8 +98,8 @@ export function writeAllWeights(model: LayersModel, arrays: readonly NamedArray[
 export async function evaluateBatch(model: LayersModel, geometry: BatchGeometry, batch: EvalBatch): Promise<BatchEvaluation> {
   const [loss, probabilities] = tf.tidy(() => {
     const output = model.apply(tf.tensor(batch.x, [batch.count, ...geometry.shape], 'float32'), { training: false }) as tf.Tensor;
-    const target = targetFor(labelTensor(batch.y, batch.count, geometry.shape), geometry.classes);
-    return [computeLoss(geometry.loss, output, target), output] as const;
+    const { target, valid } = lossTargetFor(labelTensor(batch.y, batch.count, geometry.shape), geometry.classes, geometry.ignoreIndex);
+    return [computeLoss(geometry.loss, output, target, valid), output] as const;
   });
   const lossValue = (await loss.data())[0]!;
   const probabilityValues = (await probabilities.data()) as Float32Array;
@@ -120,11 +122,11 @@ export class LocalGradientEngine implements GradientEngine {
     let probabilities: tf.Tensor | null = null;
     const result = tf.tidy(() => {
       const xs = tf.tensor(x, [count, ...this.geometry.shape], 'float32');
-      const target = targetFor(labelTensor(y, count, this.geometry.shape), this.geometry.classes);
+      const { target, valid } = lossTargetFor(labelTensor(y, count, this.geometry.shape), this.geometry.classes, this.geometry.ignoreIndex);
       const { value, grads } = tf.variableGrads(() => {
         const output = this.model.apply(xs, { training: true }) as tf.Tensor;
         probabilities = tf.keep(output);
-        return computeLoss(this.geometry.loss, output, target);
+        return computeLoss(this.geometry.loss, output, target, valid);
       }, this.variables);
       // variableGrads keys by variable name; return them in trainable order.
       return { loss: value, grads: this.variables.map((variable) => grads[variable.name]!) };

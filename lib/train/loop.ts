@@ -75,6 +75,8 @@ export interface TrainOptions {
   workers?: number;
   /** Called after every step (tests abort the signal here to interrupt at a known step). */
   onStep?: (globalStep: number) => void;
+  /** Label value of ignored pixels (the dataset's `ignore` values): left out of the loss and the Dice. */
+  ignoreIndex?: number;
 }
 
 export interface TrainSummary {
@@ -182,7 +184,7 @@ export async function evaluateDataset(
   batchSize: number,
 ): Promise<{ loss: number; dice: DiceAccumulator }> {
   const source = 'batches' in data ? data : inMemoryValidation(data, geometry.shape);
-  const dice = new DiceAccumulator(geometry.classes);
+  const dice = new DiceAccumulator(geometry.classes, geometry.ignoreIndex);
   let lossSum = 0;
   let items = 0;
   const evaluateWindow = async (window: EvalBatch[]): Promise<void> => {
@@ -217,7 +219,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
   checkLossFitsClasses(hparams.loss, classes);
   const sessionStart = performance.now();
   if (train.count === 0) throw new Error('the training set is empty: nothing to train on');
-  const geometry: BatchGeometry = { shape, classes, loss: hparams.loss };
+  const geometry: BatchGeometry = { shape, classes, loss: hparams.loss, ...(options.ignoreIndex !== undefined ? { ignoreIndex: options.ignoreIndex } : {}) };
   const batchSize = hparams.batch_size;
   const stepsPerEpoch = Math.ceil(train.count / batchSize);
   const totalSteps = stepsPerEpoch * hparams.epochs;
@@ -365,7 +367,7 @@ export async function trainLoop(options: TrainOptions): Promise<TrainResult> {
         }
         optimizer.apply(result.grads, lr);
         tf.dispose(result.grads);
-        const trainDice = new DiceAccumulator(classes);
+        const trainDice = new DiceAccumulator(classes, geometry.ignoreIndex);
         trainDice.add(result.probabilities, batch.y, indices.length);
         const sums = state.epochSums;
         sums.loss += result.loss * indices.length;

@@ -23,6 +23,18 @@ export function checkLossFitsClasses(loss: LossName, classes: number): void {
   }
 }
 
+/**
+ * The pixels a loss counts. Labels hold class indices, and `ignoreIndex` (the label map's `ignore` values, see
+ * lib/contracts/labels.ts) where a pixel is neither foreground nor background: such pixels are left out of
+ * every loss and of the training Dice. `valid` is null when nothing is ignored, so those losses compute exactly
+ * as before (the same arithmetic, bit for bit).
+ */
+export interface LossTarget {
+  target: tf.Tensor;
+  /** 1 where a pixel counts, 0 where it is ignored ([N, ..., 1]); null: every pixel counts. */
+  valid: tf.Tensor | null;
+}
+
 /** Class indices [N,...,1] (uint8 values as int32/float) → the target the model's output is compared with. */
 export function targetFor(labels: tf.Tensor, classes: number): tf.Tensor {
   return tf.tidy(() => {
@@ -32,19 +44,39 @@ export function targetFor(labels: tf.Tensor, classes: number): tf.Tensor {
   });
 }
 
-function binaryCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
-  const p = tf.clipByValue(probabilities, EPSILON, 1 - EPSILON);
-  const perPixel = tf.add(tf.mul(target, tf.log(p)), tf.mul(tf.sub(1, target), tf.log(tf.sub(1, p))));
-  return tf.neg(tf.mean(perPixel)) as tf.Scalar;
+/** targetFor, with the pixels labelled `ignoreIndex` (if given) set to background and masked out. */
+export function lossTargetFor(labels: tf.Tensor, classes: number, ignoreIndex?: number): LossTarget {
+  if (ignoreIndex === undefined) return { target: targetFor(labels, classes), valid: null };
+  return tf.tidy(() => {
+    const ignored = tf.equal(labels, ignoreIndex);
+    const valid = tf.cast(tf.logicalNot(ignored), 'float32');
+    const cleaned = tf.where(ignored, tf.zerosLike(labels), labels);
+    return { target: targetFor(cleaned, classes), valid };
+  });
 }
 
-function categoricalCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
+/** Mean of per-pixel values [N, ..., 1] over the valid pixels (all of them when `valid` is null). */
+function maskedMean(perPixel: tf.Tensor, valid: tf.Tensor | null): tf.Scalar {
+  if (valid === null) return tf.mean(perPixel) as tf.Scalar;
+  return tf.div(tf.sum(tf.mul(perPixel, valid)), tf.maximum(tf.sum(valid), 1)) as tf.Scalar;
+}
+
+function binaryCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor, valid: tf.Tensor | null): tf.Scalar {
   const p = tf.clipByValue(probabilities, EPSILON, 1 - EPSILON);
-  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(p)), -1))) as tf.Scalar;
+  const perPixel = tf.add(tf.mul(target, tf.log(p)), tf.mul(tf.sub(1, target), tf.log(tf.sub(1, p))));
+  return tf.neg(maskedMean(perPixel, valid)) as tf.Scalar;
+}
+
+function categoricalCrossEntropy(probabilities: tf.Tensor, target: tf.Tensor, valid: tf.Tensor | null): tf.Scalar {
+  const p = tf.clipByValue(probabilities, EPSILON, 1 - EPSILON);
+  const perPixel = tf.sum(tf.mul(target, tf.log(p)), -1, valid !== null);
+  return tf.neg(maskedMean(perPixel, valid)) as tf.Scalar;
 }
 
 /** 1 - soft Dice per item and channel, averaged over items and the channels from `firstChannel` on. */
-function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel: number): tf.Scalar {
+function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel: number, valid: tf.Tensor | null): tf.Scalar {
+  // Ignored pixels count for neither side: their probabilities and targets are zeroed.
+  if (valid !== null) probabilities = tf.mul(probabilities, valid);
   // Items are [N, H, W, C] or [N, D, H, W, C]: sum over every axis between the batch and the channels, then drop
   // the channels before `firstChannel` from the small [N, C] result (slicing the full maps instead cost more than
   // the whole convolution work of a 3D step on wasm).
@@ -58,20 +90,23 @@ function softDiceLoss(probabilities: tf.Tensor, target: tf.Tensor, firstChannel:
   return tf.sub(1, tf.mean(kept)) as tf.Scalar;
 }
 
-/** The scalar loss of a batch: `probabilities` [N,H,W,C] or [N,D,H,W,C] from the model, `target` from targetFor. */
-export function computeLoss(name: LossName, probabilities: tf.Tensor, target: tf.Tensor): tf.Scalar {
+/**
+ * The scalar loss of a batch: `probabilities` [N,H,W,C] or [N,D,H,W,C] from the model, `target` from targetFor,
+ * `valid` from lossTargetFor (null: every pixel counts).
+ */
+export function computeLoss(name: LossName, probabilities: tf.Tensor, target: tf.Tensor, valid: tf.Tensor | null = null): tf.Scalar {
   return tf.tidy(() => {
     switch (name) {
       case 'bce':
-        return binaryCrossEntropy(probabilities, target);
+        return binaryCrossEntropy(probabilities, target, valid);
       case 'dice':
-        return softDiceLoss(probabilities, target, 0);
+        return softDiceLoss(probabilities, target, 0, valid);
       case 'bce_dice':
-        return tf.add(binaryCrossEntropy(probabilities, target), softDiceLoss(probabilities, target, 0)) as tf.Scalar;
+        return tf.add(binaryCrossEntropy(probabilities, target, valid), softDiceLoss(probabilities, target, 0, valid)) as tf.Scalar;
       case 'ce':
-        return categoricalCrossEntropy(probabilities, target);
+        return categoricalCrossEntropy(probabilities, target, valid);
       case 'ce_dice':
-        return tf.add(categoricalCrossEntropy(probabilities, target), softDiceLoss(probabilities, target, 1)) as tf.Scalar;
+        return tf.add(categoricalCrossEntropy(probabilities, target, valid), softDiceLoss(probabilities, target, 1, valid)) as tf.Scalar;
     }
   });
 }
@@ -81,8 +116,11 @@ export class DiceAccumulator {
   readonly perClassSum: Float64Array;
   images = 0;
 
-  /** classes: 1 (binary: threshold 0.5) or K (argmax; Dice for classes 1..K-1). */
-  constructor(readonly classes: number) {
+  /** classes: 1 (binary: threshold 0.5) or K (argmax; Dice for classes 1..K-1); pixels labelled `ignoreIndex` are skipped. */
+  constructor(
+    readonly classes: number,
+    readonly ignoreIndex?: number,
+  ) {
     this.perClassSum = new Float64Array(Math.max(1, classes - 1));
   }
 
@@ -99,6 +137,7 @@ export class DiceAccumulator {
       fn.fill(0);
       for (let i = image * pixels, end = i + pixels; i < end; i++) {
         const truth = labels[i]!;
+        if (truth === this.ignoreIndex) continue;
         let predicted: number;
         if (this.classes === 1) {
           predicted = probabilities[i]! > 0.5 ? 1 : 0;

@@ -13,6 +13,7 @@ import { TensorDatasetWriter } from '../../lib/tensors/dataset.js';
 import { readImage2dRecord } from '../../lib/datasets/image2d/records.js';
 import { getDatasetKind } from '../../lib/datasets/registry.js';
 import { modelChannels, readDatasetSpec, splitContract, transform2dContract, writeContract } from '../../lib/contracts/index.js';
+import { IGNORE_INDEX } from '../../lib/contracts/labels.js';
 import { splitItems } from '../../lib/preprocess/split.js';
 import { ChannelStats, normalizeFor, normalizePixels, resizeMask, resizePhoto, type NormalizeMode, type Transform2d } from '../../lib/preprocess/image2d.js';
 
@@ -113,7 +114,15 @@ export default defineStage<Preprocess2dParams>({
         x: { shape: [size[0], size[1], channels], dtype: 'float32' as const },
         y: { shape: [size[0], size[1], 1], dtype: 'uint8' as const },
         classes: modelChannels(labels),
-        meta: { dataset: spec.dataset, split: side, size: [size[0], size[1]], normalize: transform.normalize, classes: labels.classes.map((c) => c.name) },
+        meta: {
+          dataset: spec.dataset,
+          split: side,
+          size: [size[0], size[1]],
+          normalize: transform.normalize,
+          classes: labels.classes.map((c) => c.name),
+          // Masks hold this index where the label map's `ignore` values were: train leaves those pixels out.
+          ...(labels.ignore.length > 0 ? { ignore_index: IGNORE_INDEX } : {}),
+        },
       });
       const writers = { train: await TensorDatasetWriter.create(ctx.outs.train!, tensorSpec('train')), val: await TensorDatasetWriter.create(ctx.outs.val!, tensorSpec('val')) };
       try {

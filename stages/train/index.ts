@@ -94,7 +94,9 @@ export default defineStage<TrainParams>({
       `${spec.count} training / ${valSpec.count} validation samples [${shape}], classes ${spec.classes}; ` +
         `backend ${backend.name}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
-    const geometry = { shape, classes: spec.classes, loss: hparams.loss };
+    // Pixels labelled with the dataset's ignore index (preprocess records it) count in no loss and no Dice.
+    const ignoreIndex = typeof spec.meta.ignore_index === 'number' ? spec.meta.ignore_index : undefined;
+    const geometry = { shape, classes: spec.classes, loss: hparams.loss, ...(ignoreIndex !== undefined ? { ignoreIndex } : {}) };
     const engine = workers > 1 ? await createParallelEngine(model, ctx.inputs.model!, geometry, workers, backend.name) : undefined;
     let result;
     let train: TensorDatasetReader | null = null;
@@ -114,6 +116,7 @@ export default defineStage<TrainParams>({
         augment: augmentBatch,
         workers,
         ...(engine ? { engine } : {}),
+        ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
       });
     } finally {
       await engine?.dispose();

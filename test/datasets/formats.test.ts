@@ -1,7 +1,7 @@
 // Image pairs of every supported picture format and pixel layout in one dataset, with different sizes: PNG
 // RGBA, palette GIF, 24-bit BMP, grey TIFF, JPEG pictures; PNG and 8-bit BMP masks of class values {0, 1, 2}
 // with an ignore value. Through ingest → tfrecord.write → preprocess.2d at 1 and 3 channels: every picture is
-// converted to the declared channel count, masks become class indices, the ignore value is background.
+// converted to the declared channel count, masks become class indices, the ignore value IGNORE_INDEX.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -16,6 +16,7 @@ import { decodeLabelImage } from '../../lib/image/index.js';
 import { deflateSync } from 'node:zlib';
 import { makeTempDir } from '../helpers/paths.js';
 import { stageContext } from '../helpers/stage-context.js';
+import { IGNORE_INDEX } from '../../lib/contracts/labels.js';
 
 /** A Windows 3 BMP: 24-bit BGR, or 8-bit with a grey palette (value = index), bottom-up rows padded to 4 bytes. */
 function encodeBmp(pixels: Uint8Array, width: number, height: number, channels: 1 | 3): Buffer {
@@ -95,7 +96,9 @@ test('every format and pixel layout through ingest, records and preprocess.2d at
     const train = await loadTensorDataset(run.ctx.outs.train!);
     assert.deepEqual(train.spec.x.shape, [16, 16, channels]);
     assert.equal(train.spec.classes, 3, 'three classes: softmax over 3');
-    assert.ok(train.y.every((v) => v <= 2), 'class indices only; the ignore value 9 is background for training');
+    assert.ok(train.y.every((v) => v <= 2 || v === IGNORE_INDEX), 'class indices, and IGNORE_INDEX where the ignore value 9 was');
+    assert.ok(train.y.some((v) => v === IGNORE_INDEX), 'the ignore value 9 is kept apart for training to leave out');
+    assert.equal(train.spec.meta.ignore_index, IGNORE_INDEX, 'spec.json tells train which index is ignored');
     const transform = JSON.parse(fs.readFileSync(run.ctx.outs.transform!, 'utf8')) as { channels: number; labels: { ignore: number[] } };
     assert.equal(transform.channels, channels);
     assert.deepEqual(transform.labels.ignore, [9]);

@@ -158,7 +158,7 @@ stages:
       labels:    # every value found in the masks; name the classes
 ${labelLines.join('\n')}
       background: ${background}
-      ignore: []    # values to leave out of the metrics (e.g. a void border)
+      ignore: []    # values to leave out of the losses and metrics (e.g. a void border)
       group: null    # a regex on the stem whose first group keeps related images on one side of the split
       split_file: ${layout.splitFile === null ? 'null    # no official test list found' : `${yaml(layout.splitFile)}    # an official test list: those cases are never trained on`}
   records:
