@@ -93,6 +93,18 @@ function loadAddon(): NativeConvAddon | string {
   }
 }
 
+/** The addon's own text marks its direct loops as in use (conv.cc decides: AVX2+FMA and no FLOW_NATIVE_DIRECT). */
+const DIRECT_KERNELS_ON = '; direct AVX2 kernels';
+
+/**
+ * Whether flow-native-conv loads here and runs its direct loops, as the kernels registered below would use them.
+ * Cheap (no TensorFlow.js): the cache key's platform facts (lib/tf/platform.ts) ask it on every lookup.
+ */
+export function nativeConvCapabilities(): { loads: boolean; direct: boolean } {
+  const loaded = loadAddon();
+  return typeof loaded === 'string' ? { loads: false, direct: false } : { loads: true, direct: loaded.kernels().includes(DIRECT_KERNELS_ON) };
+}
+
 function single(value: number | number[] | undefined): boolean {
   return value === undefined || value === 1 || (Array.isArray(value) && value.every((v) => v === 1));
 }

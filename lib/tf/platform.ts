@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { JsonObject, PlatformRequest } from '../../engine/stage.js';
 import { AUTO_ORDER, type BackendInfo, type BackendName } from './backend.js';
+import { nativeConvCapabilities } from './native-conv.js';
 
 const require = createRequire(import.meta.url);
 
@@ -47,28 +48,7 @@ const AVAILABLE: Partial<Record<BackendName, () => boolean>> = {
   cpu: () => installed('@tensorflow/tfjs-backend-cpu'),
 };
 
-/** The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere). */
-function cpuFlags(): Set<string> {
-  try {
-    const line = fs.readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    return new Set((line?.split(':')[1] ?? '').trim().split(/\s+/));
-  } catch {
-    return new Set();
-  }
-}
-
-/** flow-native-conv loads exactly as lib/tf/native-conv.ts loads it (FLOW_NATIVE_CONV=0 turns it off). */
-function nativeConvolutionsLoad(): boolean {
-  if (process.env.FLOW_NATIVE_CONV === '0') return false;
-  try {
-    require('flow-native-conv');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-let nativeLoads: boolean | undefined;
+let native: { loads: boolean; direct: boolean } | undefined;
 
 /** The facts for a backend preference (`auto` or a name), predicted as described above. */
 export function tensorflowPlatform(preference: string): TensorflowPlatform {
@@ -79,12 +59,9 @@ export function tensorflowPlatform(preference: string): TensorflowPlatform {
     backend = AUTO_ORDER.find((name) => AVAILABLE[name]?.() ?? false) ?? 'cpu';
   }
   const wasm = backend === 'wasm';
-  nativeLoads ??= nativeConvolutionsLoad();
-  const native = wasm && nativeLoads;
-  // native/conv/src/conv.cc picks the direct loops when the CPU has AVX2 and FMA and FLOW_NATIVE_DIRECT is unset.
-  const flags = native ? cpuFlags() : new Set<string>();
-  const direct = native && flags.has('avx2') && flags.has('fma') && process.env.FLOW_NATIVE_DIRECT === undefined;
-  return { backend, nativeConvolutions: native, nativeDirect: direct };
+  // The addon decides (loads? direct loops on this CPU?); its answer is asked once per process.
+  native ??= nativeConvCapabilities();
+  return { backend, nativeConvolutions: wasm && native.loads, nativeDirect: wasm && native.direct };
 }
 
 /** The platform probe of stages whose params name the backend (`backend: auto | <name>`). */
